@@ -1,0 +1,190 @@
+// Command authql is the authql server and its tools.
+//
+//	authql [serve] [--flags]              run the service (flags mirror AUTHQL_* variables)
+//	authql keys generate --alg EdDSA      print a new private JWK
+//	authql keys rotate [--alg EdDSA] FILE add a new signing key to a JWKS file
+//	authql migrate                        create or update the tables, then exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/authql/authql/internal/app"
+	"github.com/authql/authql/internal/config"
+	"github.com/authql/authql/internal/keys"
+	"github.com/authql/authql/internal/store"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "authql:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "keys" || args[0] == "migrate" || args[0] == "help") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "keys":
+		return keysCommand(args, stdout)
+	case "help":
+		usage(stdout)
+		return nil
+	}
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			usage(stdout)
+			return nil
+		}
+	}
+	cfg, err := config.Load(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if cmd == "migrate" {
+		st, err := store.Open(context.Background(), cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		log.Info("tables are up to date")
+		return st.Close()
+	}
+	return serve(cfg, log)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `authql: authentication for GraphQL applications
+
+usage:
+  authql [serve] [--flag value ...]      run the service
+  authql migrate                         create or update the tables, then exit
+  authql keys generate --alg ALG         print a new private JWK (ALG: EdDSA, ES256, RS256)
+  authql keys rotate [--alg ALG] FILE    add a new signing key to FILE, keep the old one verify-only
+  authql keys retire FILE KID            drop a verify-only key from FILE
+
+settings (flag, environment variable):
+`)
+	config.Usage(w)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the service until SIGINT or SIGTERM, then stops accepting
+// connections and lets requests in flight finish within the shutdown grace.
+func serve(cfg *config.Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	bg, cancelBg := context.WithCancel(context.Background())
+	defer cancelBg()
+	go a.RunBackground(bg)
+
+	srv := &http.Server{
+		Addr:    cfg.Addr,
+		Handler: a.Handler,
+		// Slow clients must not pin connections: bound every phase.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	mode := "HS256 (AUTHQL_JWT_SECRET)"
+	if cfg.JWKSFile != "" {
+		mode = "JWKS " + cfg.JWKSFile
+	}
+	log.Info("authql listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.DatabaseURL),
+		"production", cfg.Production, "access_tokens", mode, "secret_from", cfg.SecretSource,
+		"playground", cfg.Playground, "cookie_mode", cfg.RefreshCookie, "rate_limit", cfg.RateLimit)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func keysCommand(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("keys: want generate, rotate or retire")
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	alg := fs.String("alg", keys.AlgEdDSA, "EdDSA, ES256 or RS256")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "generate":
+		jwk, err := keys.Generate(*alg)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", jwk)
+		return err
+	case "rotate":
+		if fs.NArg() != 1 {
+			return errors.New("keys rotate: want exactly one FILE")
+		}
+		path := fs.Arg(0)
+		var kid string
+		var err error
+		if _, statErr := os.Stat(path); errors.Is(statErr, os.ErrNotExist) {
+			kid, err = keys.Create(path, *alg)
+		} else {
+			kid, err = keys.Rotate(path, *alg)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "new signing key %s (%s) in %s; restart or reload authql to use it\n", kid, *alg, path)
+		return err
+	case "retire":
+		if fs.NArg() != 2 {
+			return errors.New("keys retire: want FILE KID")
+		}
+		if err := keys.Retire(fs.Arg(0), fs.Arg(1)); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(stdout, "removed key %s from %s\n", fs.Arg(1), fs.Arg(0))
+		return err
+	}
+	return fmt.Errorf("keys: unknown command %q", args[0])
+}

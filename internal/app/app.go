@@ -1,0 +1,172 @@
+// Package app assembles authql from its configuration: the store, the keys,
+// the services and the HTTP handler. The binary and the end-to-end tests build
+// the very same thing through New.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/graph"
+	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/config"
+	"github.com/authql/authql/internal/keys"
+	"github.com/authql/authql/internal/password"
+	"github.com/authql/authql/internal/ratelimit"
+	"github.com/authql/authql/internal/server"
+	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/token"
+)
+
+// Tunables that are not worth a setting.
+const (
+	maxBodyBytes    = 1 << 20
+	complexityLimit = 1000
+	// parserTokenLimit is high enough that a query of thousands of aliases
+	// reaches the complexity check (and its contract code) instead of failing
+	// to parse, and low enough to bound the parser's work within the body limit.
+	parserTokenLimit = 200_000
+	pruneInterval    = 10 * time.Minute
+)
+
+// App is an assembled authql.
+type App struct {
+	Handler http.Handler
+	Auth    *auth.Service
+	Store   *store.Store
+	cfg     *config.Config
+	log     *slog.Logger
+	redis   *redis.Client
+}
+
+// Option adjusts what New builds, for tests.
+type Option func(*options)
+
+type options struct {
+	passwordParams password.Params
+}
+
+// WithPasswordParams replaces argon2id's cost: tests that create hundreds of
+// accounts use a cheap one. Never for a running service.
+func WithPasswordParams(p password.Params) Option {
+	return func(o *options) { o.passwordParams = p }
+}
+
+// New opens the database, loads the keys and builds the handler.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	o := options{passwordParams: password.DefaultParams}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tokenCfg := token.Config{Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL}
+	publicJWKS := []byte(`{"keys":[]}`)
+	if cfg.JWKSFile != "" {
+		set, err := keys.Load(cfg.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("AUTHQL_JWKS_FILE: %w", err)
+		}
+		tokenCfg.Keys = accessKeys(set)
+		publicJWKS = set.PublicJWKS()
+	}
+	tokens, err := token.New(tokenCfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Store: st, cfg: cfg, log: log}
+	limiter, err := a.limiter(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hasher := password.NewHasher(o.passwordParams, 0, cfg.Limits.HashQueue)
+	a.Auth = auth.New(st, tokens, hasher, limiter, auth.Options{
+		RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge, ReuseGrace: cfg.ReuseGrace,
+		Limits: rules(cfg.Limits),
+	}, log)
+	gql := graph.NewServer(a.Auth, graph.Options{
+		Introspection: cfg.Introspection, ComplexityLimit: complexityLimit, TokenLimit: parserTokenLimit, Log: log,
+	})
+	a.Handler = server.New(server.Options{
+		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.JWKSMaxAge,
+		Playground: cfg.Playground, CookieMode: cfg.RefreshCookie, CORSOrigins: cfg.CORSOrigins,
+		Trusted: cfg.TrustedProxies, MaxBodyBytes: maxBodyBytes, Log: log,
+	})
+	return a, nil
+}
+
+// accessKeys turns the configured key set into the token service's keys, the
+// signer first.
+func accessKeys(set *keys.Set) []token.Key {
+	signer := set.Signer()
+	out := []token.Key{{ID: signer.ID, Method: signer.Method(), SignKey: signer.Private, VerifyKey: signer.Public()}}
+	for _, k := range set.Keys() {
+		if k != signer {
+			out = append(out, token.Key{ID: k.ID, Method: k.Method(), VerifyKey: k.Public()})
+		}
+	}
+	return out
+}
+
+// limiter is in-process, or Redis-backed (with the in-process one as fallback
+// while Redis is down) when AUTHQL_REDIS_URL is set; Disabled when limits are off.
+func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
+	if !a.cfg.RateLimit {
+		return ratelimit.Disabled{}, nil
+	}
+	memory := ratelimit.NewMemory()
+	if a.cfg.RedisURL == "" {
+		return memory, nil
+	}
+	opts, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, errors.New("AUTHQL_REDIS_URL: not a redis:// URL")
+	}
+	// Fail fast: while Redis is down every limited operation would otherwise
+	// wait out go-redis's retries before falling back.
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	opts.MaxRetries, opts.DialerRetries = 1, 1
+	a.redis = redis.NewClient(opts)
+	if err := a.redis.Ping(ctx).Err(); err != nil {
+		// Not fatal: limits hold in-process until Redis answers.
+		a.log.Warn("redis unreachable at start; rate limits are per instance until it answers", "err", err)
+	}
+	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, "authql:ratelimit:"), memory, a.log), nil
+}
+
+func rules(l config.Limits) auth.Limits {
+	rule := func(name string, lim config.Limit) ratelimit.Rule {
+		return ratelimit.Rule{Name: name, Limit: lim.N, Window: lim.Window}
+	}
+	return auth.Limits{
+		LoginAccountIP: rule("login-account-ip", l.LoginAccountIP),
+		LoginIP:        rule("login-ip", l.LoginIP),
+		Signup:         rule("signup-ip", l.Signup),
+		Refresh:        rule("refresh-ip", l.Refresh),
+		ChangePassword: rule("change-password-account", l.ChangePassword),
+	}
+}
+
+// RunBackground prunes expired sessions and old audit events until ctx ends.
+func (a *App) RunBackground(ctx context.Context) {
+	a.Auth.Prune(ctx, pruneInterval, a.cfg.AuditRetention)
+}
+
+// Close releases the database and Redis.
+func (a *App) Close() error {
+	var errs []error
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
+	errs = append(errs, a.Store.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,164 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/models"
+)
+
+// Audit event types, as stored and as served by myAuditEvents.
+const (
+	EventSignup               = "signup"
+	EventLogin                = "login"
+	EventLoginFailed          = "login_failed"
+	EventRefresh              = "refresh"
+	EventReuseDetected        = "refresh_token_reuse"
+	EventLogout               = "logout"
+	EventLogoutAll            = "logout_all"
+	EventSessionRevoked       = "session_revoked"
+	EventPasswordChanged      = "password_changed"
+	EventPasswordChangeFailed = "password_change_failed"
+	EventRateLimited          = "rate_limited"
+)
+
+// Why a session was revoked, stored with it.
+const (
+	ReasonLogout         = "logout"
+	ReasonLogoutAll      = "logout_all"
+	ReasonRevoked        = "revoked"
+	ReasonPasswordChange = "password_change"
+	ReasonReuse          = "reuse"
+)
+
+// Event is a security event to record.
+type Event struct {
+	Type      string
+	Client    Client
+	UserID    string
+	SessionID string
+	// Detail is a reason class ("wrong_password"), never a secret.
+	Detail string
+}
+
+// audit records e, in the caller's transaction when q is not nil. A failure to
+// record is logged: it must not turn a good login into an error, nor an error
+// into another error.
+func (s *Service) audit(ctx context.Context, q *store.Queries, e Event) {
+	row := &models.AuditEvent{
+		CreatedAt: s.now(), Type: e.Type,
+		UserID: clip(e.UserID, 36), SessionID: clip(e.SessionID, 36),
+		IPAddress: clip(e.Client.IP, 45), UserAgent: clip(e.Client.UserAgent, 512), Detail: clip(e.Detail, 64),
+	}
+	if q == nil {
+		q = &s.store.Queries
+	}
+	if err := q.InsertAuditEvent(ctx, row); err != nil {
+		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "err", err)
+	}
+	if e.Type == EventRateLimited || e.Type == EventReuseDetected {
+		s.log.WarnContext(ctx, "security event", "type", e.Type, "detail", e.Detail, "ip", e.Client.IP)
+	}
+}
+
+// AuditPage is one page of a user's audit events, newest first.
+type AuditPage struct {
+	Events      []models.AuditEvent
+	HasNextPage bool
+	EndCursor   string
+}
+
+// MaxAuditPage bounds one page.
+const MaxAuditPage = 100
+
+// AuditEvents pages through the caller's own events. after is the opaque
+// cursor of the last event of the previous page.
+func (s *Service) AuditEvents(ctx context.Context, p Principal, first int, after string) (*AuditPage, error) {
+	if first < 0 || first > MaxAuditPage {
+		return nil, &InputError{Field: "first", Message: "first must be between 0 and 100"}
+	}
+	var before uint64
+	if after != "" {
+		var ok bool
+		if before, ok = DecodeCursor(after); !ok {
+			return nil, &InputError{Field: "after", Message: "after is not a cursor from this API"}
+		}
+	}
+	rows, err := s.store.AuditEvents(ctx, p.UserID, before, first+1)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	page := &AuditPage{HasNextPage: len(rows) > first}
+	if page.HasNextPage {
+		rows = rows[:first]
+	}
+	page.Events = rows
+	if len(rows) > 0 {
+		page.EndCursor = EncodeCursor(rows[len(rows)-1].ID)
+	}
+	return page, nil
+}
+
+// EncodeCursor makes an opaque cursor of an event id.
+func EncodeCursor(id uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("ae:" + strconv.FormatUint(id, 10)))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor.
+func DecodeCursor(c string) (uint64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 4 || string(b[:3]) != "ae:" {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(string(b[3:]), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// Prune deletes sessions (with their refresh tokens) that expired, and audit
+// events older than retention. It returns when ctx is done, pruning every interval.
+func (s *Service) Prune(ctx context.Context, interval, retention time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.pruneOnce(ctx, retention)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) pruneOnce(ctx context.Context, retention time.Duration) {
+	const batch = 500
+	now := s.now()
+	for _, job := range []struct {
+		name string
+		run  func() (int64, error)
+	}{
+		{"sessions", func() (int64, error) { return s.store.PruneExpired(ctx, now, batch) }},
+		{"audit events", func() (int64, error) { return s.store.PruneAuditEvents(ctx, now.Add(-retention), batch) }},
+	} {
+		// Small batches keep the SQLite writer free for logins between them.
+		for ctx.Err() == nil {
+			n, err := job.run()
+			if err != nil {
+				s.log.WarnContext(ctx, "prune failed", "what", job.name, "err", err)
+				break
+			}
+			if n > 0 {
+				s.log.DebugContext(ctx, "pruned", "what", job.name, "rows", n)
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
+}
+
+func jwtDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }

@@ -1,0 +1,291 @@
+// Package server is authql's http.Handler: the routes, and the middleware that
+// bounds request bodies, grants CORS, finds the client address and the
+// credentials, and hands them to the GraphQL layer through reqctx.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/authql/authql/internal/playground"
+	"github.com/authql/authql/internal/reqctx"
+)
+
+// Options configure the handler.
+type Options struct {
+	GraphQL      http.Handler
+	Ready        func(context.Context) error
+	JWKS         []byte // the public key set, {"keys":[]} without asymmetric keys
+	JWKSMaxAge   time.Duration
+	Playground   bool
+	CookieMode   bool
+	CORSOrigins  []string
+	Trusted      []netip.Prefix
+	MaxBodyBytes int64
+	Log          *slog.Logger
+}
+
+// New returns the handler serving every route of the contract.
+func New(o Options) http.Handler {
+	mux := http.NewServeMux()
+	h := &handler{o: o, allowed: map[string]bool{}}
+	for _, origin := range o.CORSOrigins {
+		h.allowed[strings.TrimRight(origin, "/")] = true
+	}
+	mux.Handle("/graphql", h.graphql())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", h.ready)
+	mux.HandleFunc("GET /.well-known/jwks.json", h.jwks)
+	if o.Playground {
+		pg := playground.Handler("authql", "/graphql")
+		mux.Handle("/{$}", pg)
+		mux.Handle(playground.AssetPrefix, pg)
+	}
+	return h.recover(h.logRequests(securityHeaders(mux)))
+}
+
+type handler struct {
+	o       Options
+	allowed map[string]bool
+}
+
+// graphql wraps the GraphQL server: CORS, method and media type, body limit,
+// then the request state for the resolvers.
+func (h *handler) graphql() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
+		foreign := h.cors(w, r)
+		switch r.Method {
+		case http.MethodOptions:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case http.MethodGet:
+		case http.MethodPost:
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mt != "application/json" {
+				// JSON is what a cross-site form or a "simple" request cannot send
+				// without a CORS preflight: this is the CSRF defence.
+				graphQLError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "POST /graphql requires Content-Type: application/json")
+				return
+			}
+			if !h.readBody(w, r) {
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			graphQLError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "use POST (or GET for queries)")
+			return
+		}
+		req := &reqctx.Request{
+			ClientIP:      clientIP(r, h.o.Trusted),
+			UserAgent:     r.UserAgent(),
+			Bearer:        bearer(r),
+			CookieMode:    h.o.CookieMode,
+			ForeignOrigin: foreign,
+		}
+		if h.o.CookieMode {
+			if c, err := r.Cookie(reqctx.CookieName); err == nil {
+				req.RefreshCookie = c.Value
+			}
+		}
+		h.o.GraphQL.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req, w)))
+	})
+}
+
+// readBody reads the whole body within the limit, answering 413 past it. Reading
+// it here, rather than letting the transport fail midway, is what makes the
+// answer a clear 413 and not a generic 400.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > h.o.MaxBodyBytes {
+		graphQLError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "request body exceeds "+strconv.FormatInt(h.o.MaxBodyBytes, 10)+" bytes")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		graphQLError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "request body exceeds "+strconv.FormatInt(h.o.MaxBodyBytes, 10)+" bytes")
+		return false
+	case err != nil:
+		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "could not read the request body")
+		return false
+	}
+	// Checked here because the transport's own message would echo the body,
+	// passwords and all, to the client and the logs.
+	var params graphql.RawParams
+	if err := json.Unmarshal(body, &params); err != nil {
+		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body is not a JSON GraphQL request ({\"query\": ..., \"variables\": {...}})")
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
+}
+
+// cors grants CORS with credentials to the configured origins only, and
+// reports a browser request from any other foreign origin (which may then run
+// no mutation). Same-origin requests (the playground) are not foreign.
+func (h *handler) cors(w http.ResponseWriter, r *http.Request) (foreign bool) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	if h.allowed[origin] {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+			w.Header().Set("Access-Control-Max-Age", "600")
+		}
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
+}
+
+func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	if err := h.o.Ready(r.Context()); err != nil {
+		h.o.Log.WarnContext(r.Context(), "not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handler) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(h.o.JWKSMaxAge/time.Second)))
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(h.o.JWKS)
+}
+
+// clientIP is the connection's peer, or, when that peer is a trusted proxy, the
+// nearest address in X-Forwarded-For that is not one: a client cannot choose
+// its own address by sending the header.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	addr := peer.Addr().Unmap()
+	if !isTrusted(addr, trusted) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		addr = hop.Unmap()
+		if !isTrusted(addr, trusted) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// bearer extracts the token of "Authorization: Bearer <token>" (scheme
+// case-insensitive, RFC 6750).
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recover answers a panic outside the GraphQL executor with a generic 500.
+func (h *handler) recover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.o.Log.ErrorContext(r.Context(), "panic in handler", "panic", p, "path", r.URL.Path)
+				graphQLError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal server error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// logRequests logs method, path, status and duration: never headers, bodies or
+// query strings, which carry tokens and passwords.
+func (h *handler) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		h.o.Log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// graphQLError answers an HTTP-level refusal in the shape of a GraphQL response.
+func graphQLError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
+		"data":   nil,
+	})
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/authql/authql/models"
+)
+
+// Queries are the statements authql runs, bound either to the pools or to one
+// transaction (see Store.InTx).
+type Queries struct {
+	db   *gorm.DB // writes (and reads that must see them)
+	read *gorm.DB // reads that may use the read pool
+	// locking makes reads inside a transaction take row locks (MySQL). SQLite
+	// needs none: its transactions already hold the database's one write lock.
+	locking bool
+}
+
+func (q *Queries) forUpdate(ctx context.Context) *gorm.DB {
+	db := q.db.WithContext(ctx)
+	if q.locking {
+		db = db.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	return db
+}
+
+// CreateUser inserts u; ErrDuplicate if its email is taken. The unique index
+// decides, so two racing signups cannot both win.
+func (q *Queries) CreateUser(ctx context.Context, u *models.User) error {
+	return classify(q.db.WithContext(ctx).Create(u).Error)
+}
+
+// UserByEmail finds a user by normalized email.
+func (q *Queries) UserByEmail(ctx context.Context, email string) (*models.User, error) {
+	var u models.User
+	err := q.read.WithContext(ctx).Where("email = ?", email).Take(&u).Error
+	return &u, classify(err)
+}
+
+// UserByID finds a user by id.
+func (q *Queries) UserByID(ctx context.Context, id string) (*models.User, error) {
+	var u models.User
+	err := q.read.WithContext(ctx).Where("id = ?", id).Take(&u).Error
+	return &u, classify(err)
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (q *Queries) SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error {
+	return classify(q.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).
+		Updates(map[string]any{"password_hash": hash, "updated_at": now}).Error)
+}
+
+// CreateSession inserts a session with its first refresh token.
+func (q *Queries) CreateSession(ctx context.Context, s *models.Session, t *models.RefreshToken) error {
+	if err := q.db.WithContext(ctx).Create(s).Error; err != nil {
+		return classify(err)
+	}
+	return classify(q.db.WithContext(ctx).Create(t).Error)
+}
+
+// SessionByID reads a session; inside a MySQL transaction it locks the row, so
+// every rotation of one session runs one after another.
+func (q *Queries) SessionByID(ctx context.Context, id string) (*models.Session, error) {
+	var s models.Session
+	err := q.forUpdate(ctx).Where("id = ?", id).Take(&s).Error
+	return &s, classify(err)
+}
+
+// SessionState is what the @auth check needs of a session: one primary-key read.
+type SessionState struct {
+	UserID    string
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// SessionStateByID reads the liveness of a session from the read pool.
+func (q *Queries) SessionStateByID(ctx context.Context, id string) (*SessionState, error) {
+	var st SessionState
+	res := q.read.WithContext(ctx).Model(&models.Session{}).Select("user_id", "expires_at", "revoked_at").
+		Where("id = ?", id).Limit(1).Scan(&st)
+	if res.Error != nil {
+		return nil, classify(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	return &st, nil
+}
+
+// RefreshTokenByID reads a refresh token row (locked inside a MySQL transaction).
+func (q *Queries) RefreshTokenByID(ctx context.Context, id string) (*models.RefreshToken, error) {
+	var t models.RefreshToken
+	err := q.forUpdate(ctx).Where("id = ?", id).Take(&t).Error
+	return &t, classify(err)
+}
+
+// MarkTokenUsed consumes a refresh token. It reports false when the token was
+// already used: the conditional update is the arbiter on both engines.
+func (q *Queries) MarkTokenUsed(ctx context.Context, id string, at time.Time) (bool, error) {
+	res := q.db.WithContext(ctx).Model(&models.RefreshToken{}).Where("id = ? AND used_at IS NULL", id).Update("used_at", at)
+	return res.RowsAffected == 1, classify(res.Error)
+}
+
+// InsertRefreshToken stores a new refresh token and makes it the session's
+// current one.
+func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken, lastUsed time.Time) error {
+	if err := q.db.WithContext(ctx).Create(t).Error; err != nil {
+		return classify(err)
+	}
+	return classify(q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ?", t.SessionID).
+		Updates(map[string]any{"current_token_id": t.ID, "last_used_at": lastUsed}).Error)
+}
+
+// RevokeSession revokes one session of a user. It reports whether the user has
+// such a session (revoked already or not).
+func (q *Queries) RevokeSession(ctx context.Context, userID, sessionID, reason string, at time.Time) (bool, error) {
+	res := q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ? AND user_id = ?", sessionID, userID).
+		Where("revoked_at IS NULL").Updates(map[string]any{"revoked_at": at, "revoked_reason": reason})
+	if res.Error != nil {
+		return false, classify(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	var n int64
+	err := q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ? AND user_id = ?", sessionID, userID).Count(&n).Error
+	return n > 0, classify(err)
+}
+
+// RevokeUserSessions revokes every live session of a user but except (may be
+// empty) and reports how many it revoked.
+func (q *Queries) RevokeUserSessions(ctx context.Context, userID, except, reason string, at time.Time) (int64, error) {
+	db := q.db.WithContext(ctx).Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
+	if except != "" {
+		db = db.Where("id <> ?", except)
+	}
+	res := db.Updates(map[string]any{"revoked_at": at, "revoked_reason": reason})
+	return res.RowsAffected, classify(res.Error)
+}
+
+// LiveSessions lists a user's sessions that are neither revoked nor expired,
+// newest first.
+func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time) ([]models.Session, error) {
+	var out []models.Session
+	err := q.read.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Order("created_at DESC").Order("id DESC").Find(&out).Error
+	return out, classify(err)
+}
+
+// PruneExpired deletes sessions that expired before cutoff, with their refresh
+// tokens. Rows of used and revoked tokens live exactly as long as their session,
+// so reuse detection never lapses while a token could still verify.
+func (q *Queries) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	var ids []string
+	if err := q.read.WithContext(ctx).Model(&models.Session{}).Where("expires_at < ?", cutoff).
+		Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
+		return 0, classify(err)
+	}
+	if err := q.db.WithContext(ctx).Where("session_id IN ?", ids).Delete(&models.RefreshToken{}).Error; err != nil {
+		return 0, classify(err)
+	}
+	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.Session{})
+	return res.RowsAffected, classify(res.Error)
+}
+
+// InsertAuditEvent records a security event.
+func (q *Queries) InsertAuditEvent(ctx context.Context, e *models.AuditEvent) error {
+	return classify(q.db.WithContext(ctx).Create(e).Error)
+}
+
+// AuditEvents lists a user's events newest first, after the cursor (an event id;
+// 0 for the first page). It fetches limit rows.
+func (q *Queries) AuditEvents(ctx context.Context, userID string, before uint64, limit int) ([]models.AuditEvent, error) {
+	db := q.read.WithContext(ctx).Where("user_id = ?", userID)
+	if before > 0 {
+		db = db.Where("id < ?", before)
+	}
+	var out []models.AuditEvent
+	err := db.Order("id DESC").Limit(limit).Find(&out).Error
+	return out, classify(err)
+}
+
+// PruneAuditEvents deletes events older than cutoff, at most batch at a time.
+func (q *Queries) PruneAuditEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	var ids []uint64
+	if err := q.read.WithContext(ctx).Model(&models.AuditEvent{}).Where("created_at < ?", cutoff).
+		Order("id").Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
+		return 0, classify(err)
+	}
+	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.AuditEvent{})
+	return res.RowsAffected, classify(res.Error)
+}

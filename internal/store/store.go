@@ -1,0 +1,273 @@
+// Package store keeps authql's state in a SQL database through GORM: MySQL (or
+// MariaDB) in production, an embedded SQLite file by default.
+//
+// SQLite allows one writer at a time and a deferred transaction that upgrades
+// from read to write fails with SQLITE_BUSY however long busy_timeout is. So the
+// store writes through exactly one connection whose transactions all BEGIN
+// IMMEDIATE, and reads through a separate pool: writers queue in Go instead of
+// failing in SQLite, and reads never wait for them (WAL).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/authql/authql/models"
+)
+
+// Typed errors, for the service layer to act on.
+var (
+	ErrNotFound  = errors.New("store: not found")
+	ErrDuplicate = errors.New("store: duplicate key")
+	// ErrUnavailable means the database cannot be reached; the caller may retry.
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// Store is an open database.
+type Store struct {
+	Queries          // reads and writes outside a transaction
+	reader  *gorm.DB // SQLite: the read pool; MySQL: the same pool as writes
+	writer  *gorm.DB
+	dialect string
+}
+
+// Dialect is "sqlite" or "mysql".
+func (s *Store) Dialect() string { return s.dialect }
+
+// Open connects to the database named by a URL (sqlite://PATH or
+// mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	var s *Store
+	var err error
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"))
+	case strings.HasPrefix(rawURL, "mysql://"):
+		s, err = openMySQL(rawURL)
+	default:
+		return nil, errors.New("store: database URL must start with sqlite:// or mysql://")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: migrate: %w", classify(err))
+	}
+	return s, nil
+}
+
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
+		// Silent: GORM's logger would print bound values, password hashes among them.
+		Logger:         logger.Discard,
+		TranslateError: true,
+		NowFunc:        Now,
+		// Every write is already in the transaction the service opened, or is one
+		// statement; GORM's implicit per-write transaction would only add round trips.
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+	}
+}
+
+// Now is the store's clock: UTC with millisecond precision, which both engines
+// keep exactly, so a time read back equals the time written.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func openSQLite(path string) (*Store, error) {
+	if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
+		return nil, errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
+	}
+	common := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	writer, err := gorm.Open(sqlite.Open(path+common+"&_txlock=immediate"), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	wdb, _ := writer.DB()
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	// Force the first connection now, so that WAL is set before readers open.
+	if err := wdb.Ping(); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	reader, err := gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig())
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	rdb, _ := reader.DB()
+	n := 2 * runtime.GOMAXPROCS(0)
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	return &Store{Queries: Queries{db: writer, read: reader}, reader: reader, writer: writer, dialect: "sqlite"}, nil
+}
+
+// MySQLDSN turns a mysql:// URL into a go-sql-driver DSN with the parameters
+// authql depends on forced on: parseTime, UTC, utf8mb4, and interpolateParams
+// (client-side interpolation: one round trip per query instead of
+// prepare/execute/close; safe because the charset is utf8mb4).
+func MySQLDSN(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "mysql" || u.Host == "" {
+		return "", errors.New("store: malformed mysql URL (want mysql://USER:PASS@HOST:PORT/DB?PARAMS)")
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return "", errors.New("store: the mysql URL names no database")
+	}
+	cfg.Timeout = 5 * time.Second
+	dsn := cfg.FormatDSN()
+	q := u.Query()
+	for k, v := range map[string]string{"parseTime": "true", "loc": "UTC", "charset": "utf8mb4", "interpolateParams": "true"} {
+		q.Set(k, v)
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	dsn += sep + q.Encode()
+	if _, err := mysql.ParseDSN(dsn); err != nil {
+		// The driver's message can quote the DSN, password included: say less.
+		return "", errors.New("store: the mysql URL has an unknown or malformed parameter")
+	}
+	return dsn, nil
+}
+
+func openMySQL(rawURL string) (*Store, error) {
+	dsn, err := MySQLDSN(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), gormConfig())
+	if err != nil {
+		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
+	}
+	sqlDB, _ := db.DB()
+	// Measured on 2 cores: rotations peak at about 8 connections; more only adds
+	// lock waits and tail latency.
+	sqlDB.SetMaxOpenConns(16)
+	sqlDB.SetMaxIdleConns(16)
+	sqlDB.SetConnMaxLifetime(5 * time.Minute)
+	db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	return &Store{Queries: Queries{db: db, read: db}, reader: db, writer: db, dialect: "mysql"}, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.writer.WithContext(ctx).AutoMigrate(&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{})
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var one int
+	if err := s.reader.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// Close closes every pool.
+func (s *Store) Close() error {
+	var errs []error
+	for _, g := range []*gorm.DB{s.writer, s.reader} {
+		if db, err := g.DB(); err == nil {
+			errs = append(errs, db.Close())
+		}
+		if s.writer == s.reader {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InTx runs fn in one transaction: on SQLite an immediate one on the single
+// writer connection, on MySQL a normal one whose locking reads take row locks.
+// A deadlock chosen by MySQL is retried a few times: the work is idempotent
+// until it commits.
+func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		err = s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql"})
+		})
+		if !isDeadlock(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return classify(err)
+}
+
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// classify maps driver errors onto the store's typed errors, keeping the
+// original for logs.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %w", ErrDuplicate, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.As(err, &netErr) || errors.As(err, &opErr) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1040 || me.Number == 1045 || me.Number == 1049 || me.Number == 1053) {
+		// too many connections, access denied, unknown database, server shutdown
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// Redact hides the password of a database URL, for logs.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		if strings.HasPrefix(rawURL, "sqlite://") {
+			return rawURL
+		}
+		return "(unparsable database URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,292 @@
+// Package token issues and verifies authql's two kinds of JWT and hashes refresh
+// tokens for storage.
+//
+// Access tokens (typ "at+jwt") are verified by anyone holding the public keys,
+// or by authql with the server secret in the zero-configuration HS256 mode.
+// Refresh tokens (typ "refresh+jwt") are only ever verified by authql, so they
+// are always signed, and hashed for storage, with the server secret: rotating
+// the public signing keys never logs anybody out. Each kind is refused where the
+// other is expected, by its typ and by its claims.
+package token
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Header typ values; compared case-insensitively, as RFC 8725 asks.
+const (
+	TypeAccess  = "at+jwt"
+	TypeRefresh = "refresh+jwt"
+)
+
+// ErrInvalid is wrapped by every verification failure; the wrapped reason is for
+// logs and tests, never for clients.
+var ErrInvalid = errors.New("invalid token")
+
+// AccessClaims are the claims of an access token.
+type AccessClaims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
+// RefreshClaims are the claims of a refresh token. Their field order is fixed,
+// so the same claims always sign to the same token.
+type RefreshClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	SessionID string           `json:"sid"`
+	ID        string           `json:"jti"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ExpiresAt *jwt.NumericDate `json:"exp"`
+}
+
+// Key is one access-token key. HS256 keys sign and verify with the same secret;
+// asymmetric keys sign with the private half and verify with the public one.
+type Key struct {
+	ID        string
+	Method    jwt.SigningMethod
+	SignKey   any // nil for a verify-only key
+	VerifyKey any
+}
+
+// Config configures a Service.
+type Config struct {
+	Secret    []byte
+	Issuer    string
+	Audience  string
+	AccessTTL time.Duration
+	// Keys are the access-token keys; the first with a SignKey signs. Empty means
+	// HS256 with Secret.
+	Keys []Key
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Service issues and verifies tokens. It is safe for concurrent use.
+type Service struct {
+	secret   []byte
+	issuer   string
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+	signer   *Key
+	byKID    map[string]*Key
+	access   *jwt.Parser
+	refresh  *jwt.Parser
+	logout   *jwt.Parser
+}
+
+// New validates cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("token: server secret must be at least 32 bytes")
+	}
+	s := &Service{
+		secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.AccessTTL,
+		now: cfg.Now, byKID: map[string]*Key{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	keys := cfg.Keys
+	if len(keys) == 0 {
+		keys = []Key{{ID: SecretKID(cfg.Secret), Method: jwt.SigningMethodHS256, SignKey: cfg.Secret, VerifyKey: cfg.Secret}}
+	}
+	var methods []string
+	for i := range keys {
+		k := &keys[i]
+		if _, dup := s.byKID[k.ID]; dup || k.ID == "" {
+			return nil, fmt.Errorf("token: key id %q is empty or repeated", k.ID)
+		}
+		s.byKID[k.ID] = k
+		methods = appendUnique(methods, k.Method.Alg())
+		if k.SignKey != nil && s.signer == nil {
+			s.signer = k
+		}
+	}
+	if s.signer == nil {
+		return nil, errors.New("token: no signing key")
+	}
+	timeFunc := jwt.WithTimeFunc(func() time.Time { return s.now() })
+	s.access = jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(), timeFunc)
+	s.refresh = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(cfg.Issuer),
+		jwt.WithExpirationRequired(), timeFunc)
+	s.logout = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+	return s, nil
+}
+
+// SecretKID names the HS256 key without revealing it: a truncated HMAC of a
+// fixed label, stable across restarts and instances that share the secret.
+func SecretKID(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("authql key id"))
+	return "hs-" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:9])
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// NewID returns a random identifier for tokens, sessions and users. Version 7
+// UUIDs are time-ordered, which keeps B-tree inserts at the end of the index.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// IssueAccess signs an access token for the user's session, expiring after the
+// configured lifetime but never after notAfter (the session's end).
+func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (string, time.Time, error) {
+	now := s.now().Truncate(time.Second)
+	exp := now.Add(s.ttl)
+	if exp.After(notAfter) {
+		exp = notAfter.Truncate(time.Second)
+	}
+	claims := AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.issuer, Subject: userID, Audience: jwt.ClaimStrings{s.audience}, ID: NewID(),
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		SessionID: sessionID,
+	}
+	t := jwt.NewWithClaims(s.signer.Method, claims)
+	t.Header["typ"] = TypeAccess
+	t.Header["kid"] = s.signer.ID
+	signed, err := t.SignedString(s.signer.SignKey)
+	return signed, exp, err
+}
+
+// VerifyAccess checks an access token: algorithm and key by kid, typ, signature,
+// iss, aud, iat and exp (no leeway).
+func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
+	var c AccessClaims
+	_, err := s.access.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if !hasType(t, TypeAccess) {
+			return nil, errors.New("not an access token")
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := s.byKID[kid]
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		// The key decides the algorithm, never the token: this is what stops
+		// algorithm confusion (an HS256 token "signed" with a public key).
+		if t.Method.Alg() != k.Method.Alg() {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return k.VerifyKey, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Subject == "" || c.SessionID == "" {
+		return nil, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
+	}
+	return &c, nil
+}
+
+// SignRefresh signs refresh claims with the server secret. HMAC is
+// deterministic, so the same claims always give the same token: the current
+// token of a session can be derived again from its stored claims.
+func (s *Service) SignRefresh(c RefreshClaims) (string, error) {
+	c.Issuer = s.issuer
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t.Header["typ"] = TypeRefresh
+	return t.SignedString(s.secret)
+}
+
+// NewRefresh returns the claims of a new refresh token of the session, expiring
+// after ttl but never after notAfter.
+func (s *Service) NewRefresh(userID, sessionID string, ttl time.Duration, notAfter time.Time) RefreshClaims {
+	now := s.now().Truncate(time.Second)
+	exp := now.Add(ttl)
+	if exp.After(notAfter) {
+		exp = notAfter.Truncate(time.Second)
+	}
+	return RefreshClaims{
+		Issuer: s.issuer, Subject: userID, SessionID: sessionID, ID: NewID(),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+	}
+}
+
+// VerifyRefresh checks a refresh token: HS256 with the server secret, typ,
+// iss and exp (no leeway).
+func (s *Service) VerifyRefresh(raw string) (*RefreshClaims, error) {
+	return s.verifyRefresh(s.refresh, raw)
+}
+
+// VerifyRefreshIgnoringExpiry checks everything VerifyRefresh does but exp: a
+// genuine but expired token may still log its session out.
+func (s *Service) VerifyRefreshIgnoringExpiry(raw string) (*RefreshClaims, error) {
+	c, err := s.verifyRefresh(s.logout, raw)
+	if err == nil && c.Issuer != s.issuer {
+		return nil, fmt.Errorf("%w: wrong issuer", ErrInvalid)
+	}
+	return c, err
+}
+
+func (s *Service) verifyRefresh(p *jwt.Parser, raw string) (*RefreshClaims, error) {
+	var c RefreshClaims
+	_, err := p.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		if !hasType(t, TypeRefresh) {
+			return nil, errors.New("not a refresh token")
+		}
+		return s.secret, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.Subject == "" || c.SessionID == "" || c.ID == "" || c.IssuedAt == nil {
+		return nil, fmt.Errorf("%w: missing claims", ErrInvalid)
+	}
+	return &c, nil
+}
+
+// HashRefresh is the only form of a refresh token that is stored: HMAC-SHA-256
+// keyed with the server secret, so a copy of the database yields no token and
+// no offline guess can be checked without the secret.
+func (s *Service) HashRefresh(raw string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(raw))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// AccessTTL is the configured access-token lifetime.
+func (s *Service) AccessTTL() time.Duration { return s.ttl }
+
+func hasType(t *jwt.Token, want string) bool {
+	typ, _ := t.Header["typ"].(string)
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return typ == want
+}
+
+// GetExpirationTime and friends make RefreshClaims a jwt.Claims.
+func (c RefreshClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+
+// GetIssuedAt implements jwt.Claims.
+func (c RefreshClaims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
+
+// GetNotBefore implements jwt.Claims.
+func (c RefreshClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+
+// GetIssuer implements jwt.Claims.
+func (c RefreshClaims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c RefreshClaims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
+func (c RefreshClaims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }

@@ -1,0 +1,61 @@
+// Package models holds the GORM models: the tables authql owns. gqlgen autobinds
+// the GraphQL User type to User, so what is stored is what is served.
+package models
+
+import "time"
+
+// User is an account. Email is stored trimmed and lower-cased, which makes the
+// unique index a case-insensitive one on every engine.
+type User struct {
+	ID           string    `gorm:"primaryKey;type:varchar(36)"`
+	Email        string    `gorm:"type:varchar(254);not null;uniqueIndex:idx_users_email"`
+	PasswordHash string    `gorm:"type:varchar(255);not null" json:"-"`
+	CreatedAt    time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
+}
+
+// Session is one login: the family of refresh tokens that rotate from it. Its
+// RevokedAt is what makes revocation immediate for access tokens as well.
+type Session struct {
+	ID     string `gorm:"primaryKey;type:varchar(36)"`
+	UserID string `gorm:"type:varchar(36);not null;index:idx_sessions_user"`
+	// CurrentTokenID is the jti of the one refresh token that may be rotated now.
+	CurrentTokenID string     `gorm:"type:varchar(36);not null"`
+	UserAgent      *string    `gorm:"type:varchar(512)"`
+	IPAddress      *string    `gorm:"type:varchar(45)"`
+	CreatedAt      time.Time  `gorm:"not null"`
+	LastUsedAt     time.Time  `gorm:"not null"`
+	ExpiresAt      time.Time  `gorm:"not null;index:idx_sessions_expires"`
+	RevokedAt      *time.Time ``
+	RevokedReason  *string    `gorm:"type:varchar(32)"`
+}
+
+// RefreshToken is one issued refresh token, kept (used or not) until its session
+// expires so that reuse of any ancestor is always detected. Only a keyed hash of
+// the token is stored; IssuedAt and ExpiresAt are whole seconds so that the
+// current token can be re-derived (signed again, byte for byte) within the grace
+// window instead of being stored.
+type RefreshToken struct {
+	ID        string     `gorm:"primaryKey;type:varchar(36)"` // the jti
+	SessionID string     `gorm:"type:varchar(36);not null;index:idx_refresh_tokens_session"`
+	ParentID  *string    `gorm:"type:varchar(36)"`
+	Hash      string     `gorm:"type:char(64);not null;uniqueIndex:idx_refresh_tokens_hash"`
+	IssuedAt  time.Time  `gorm:"not null"`
+	ExpiresAt time.Time  `gorm:"not null"`
+	UsedAt    *time.Time ``
+}
+
+// AuditEvent is one security event (signup, login, refresh, reuse, logout,
+// revocation, password change, rate limiting). The auto-increment ID orders
+// events and is the pagination cursor.
+type AuditEvent struct {
+	ID        uint64    `gorm:"primaryKey;autoIncrement"`
+	CreatedAt time.Time `gorm:"not null;index:idx_audit_events_created"`
+	Type      string    `gorm:"type:varchar(32);not null"`
+	UserID    *string   `gorm:"type:varchar(36);index:idx_audit_events_user,priority:1"`
+	SessionID *string   `gorm:"type:varchar(36)"`
+	IPAddress *string   `gorm:"type:varchar(45)"`
+	UserAgent *string   `gorm:"type:varchar(512)"`
+	// Detail is a short reason class such as "wrong_password"; never a secret.
+	Detail *string `gorm:"type:varchar(64)"`
+}
