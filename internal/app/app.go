@@ -140,7 +140,7 @@ func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
 		// Not fatal: limits hold in-process until Redis answers.
 		a.log.Warn("redis unreachable at start; rate limits are per instance until it answers", "err", err)
 	}
-	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, "authql:ratelimit:"), memory, a.log), nil
+	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, a.cfg.RedisPrefix), memory, a.log), nil
 }
 
 func rules(l config.Limits) auth.Limits {

@@ -99,7 +99,7 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	if err := validatePassword("password", pw); err != nil {
 		return nil, err
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Signup, c.IP, ""); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Signup, c.IP, nil); err != nil {
 		return nil, err
 	}
 	// A cheap look first spares an argon2id hash for a taken address; the unique
@@ -136,11 +136,18 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	}
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
-	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.IP, ""); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.IP, nil); err != nil {
 		return nil, err
 	}
 	accountKey := email + "\x00" + c.IP
-	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, ""); err != nil {
+	// A refusal for the account shows in that account's own audit trail.
+	owner := func() string {
+		if u, err := s.store.UserByEmail(ctx, email); err == nil {
+			return u.ID
+		}
+		return ""
+	}
+	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
 		s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
 		return nil, err
 	}
@@ -238,7 +245,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 	if raw == "" {
 		return nil, ErrInvalidRefreshToken
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.IP, ""); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.IP, nil); err != nil {
 		return nil, err
 	}
 	claims, err := s.tokens.VerifyRefresh(raw)
@@ -414,7 +421,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err := validatePassword("newPassword", next); err != nil {
 		return nil, err
 	}
-	if err := s.take(ctx, c, s.opts.Limits.ChangePassword, p.UserID, p.UserID); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.ChangePassword, p.UserID, func() string { return p.UserID }); err != nil {
 		return nil, err
 	}
 	u, err := s.store.UserByID(ctx, p.UserID)
@@ -515,8 +522,9 @@ func (s *Service) Sessions(ctx context.Context, p Principal) ([]*SessionView, er
 	return out, nil
 }
 
-// take counts one attempt against rule; a refused attempt is audited.
-func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key, userID string) error {
+// take counts one attempt against rule. A refused attempt is audited, in the
+// trail of the account owner names (nil when the limit is not an account's).
+func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key string, owner func() string) error {
 	if rule.Limit <= 0 {
 		return nil
 	}
@@ -530,7 +538,11 @@ func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key, 
 	if res.Allowed {
 		return nil
 	}
-	s.audit(ctx, nil, Event{Type: EventRateLimited, Client: c, UserID: userID, Detail: rule.Name})
+	e := Event{Type: EventRateLimited, Client: c, Detail: rule.Name}
+	if owner != nil {
+		e.UserID = owner()
+	}
+	s.audit(ctx, nil, e)
 	return &RateLimitError{RetryAfter: res.RetryAfter}
 }
 

@@ -45,6 +45,7 @@ type Config struct {
 	RefreshCookie  bool
 	CORSOrigins    []string
 	RedisURL       string
+	RedisPrefix    string
 	TrustedProxies []netip.Prefix
 	JWKSMaxAge     time.Duration
 	LogLevel       string
@@ -95,6 +96,7 @@ var settings = []setting{
 	{"AUTHQL_REFRESH_COOKIE", "off", "on: refresh tokens travel as an HttpOnly cookie"},
 	{"AUTHQL_CORS_ORIGINS", "", "comma-separated origins allowed to call with credentials"},
 	{"AUTHQL_REDIS_URL", "", "Redis for shared rate-limit state"},
+	{"AUTHQL_REDIS_PREFIX", "authql:ratelimit:", "prefix of authql's Redis keys"},
 	{"AUTHQL_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed"},
 	{"AUTHQL_JWKS_MAX_AGE", "5m", "Cache-Control max-age of /.well-known/jwks.json"},
 	{"AUTHQL_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -170,6 +172,7 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		RefreshCookie: p.boolean("AUTHQL_REFRESH_COOKIE", false),
 		CORSOrigins:   p.list("AUTHQL_CORS_ORIGINS"),
 		RedisURL:      lookup("AUTHQL_REDIS_URL"),
+		RedisPrefix:   lookup("AUTHQL_REDIS_PREFIX"),
 		JWKSMaxAge:    p.duration("AUTHQL_JWKS_MAX_AGE"),
 		LogLevel:      lookup("AUTHQL_LOG_LEVEL"),
 		ShutdownGrace: p.duration("AUTHQL_SHUTDOWN_GRACE"),

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +58,9 @@ type server struct {
 	exited chan struct{}
 	err    error // Wait's answer, once exited is closed
 	log    string
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // startServer runs bin on a free loopback port with settings (KEY=VALUE) over
@@ -124,12 +128,18 @@ func startServer(t *testing.T, bin string, settings ...string) *server {
 	return s
 }
 
-// stop sends SIGTERM and waits for the drain; past grace it kills. Stopping a
-// stopped server is a no-op. An exit other than 0 after SIGTERM is an error.
+// stop sends SIGTERM and waits for the drain; past grace it kills. An exit
+// other than 0, or one before stop was asked, is an error. Only the first call
+// acts; later ones answer the same.
 func (s *server) stop(grace time.Duration) error {
+	s.stopOnce.Do(func() { s.stopErr = s.doStop(grace) })
+	return s.stopErr
+}
+
+func (s *server) doStop(grace time.Duration) error {
 	select {
 	case <-s.exited:
-		return nil
+		return fmt.Errorf("exited before it was stopped: %v", s.err)
 	default:
 	}
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
