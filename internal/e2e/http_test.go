@@ -89,6 +89,14 @@ func TestHTTPSurface(t *testing.T) {
 			t.Fatalf("%d %s", resp.Status, resp.Raw)
 		}
 	})
+	t.Run("batched requests are not supported", func(t *testing.T) {
+		// One operation per request keeps every limit per request meaningful.
+		hr, _ := http.NewRequest(http.MethodPost, e.URL+"/graphql", strings.NewReader(`[{"query":"{ __typename }"},{"query":"{ __typename }"}]`))
+		hr.Header.Set("Content-Type", "application/json")
+		if resp := e.send(hr); resp.Status != http.StatusBadRequest || len(resp.Errors) == 0 {
+			t.Fatalf("%d %s", resp.Status, resp.Raw)
+		}
+	})
 	t.Run("20 MB body gets 413", func(t *testing.T) {
 		big := bytes.Repeat([]byte("a"), 20<<20)
 		hr, _ := http.NewRequest(http.MethodPost, e.URL+"/graphql", bytes.NewReader(big))

@@ -1,0 +1,526 @@
+package config_test
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authql/authql/internal/config"
+)
+
+// goodSecret is 32 bytes, the shortest accepted.
+const goodSecret = "0123456789abcdef0123456789abcdef"
+
+// env returns a getenv over a fixed map, so no test reads the real environment.
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+// withSecret is a valid base environment plus overrides: a secret is set so
+// that no key file is involved unless a test asks for one.
+func withSecret(kv map[string]string) map[string]string {
+	m := map[string]string{"AUTHQL_JWT_SECRET": goodSecret}
+	for k, v := range kv {
+		m[k] = v
+	}
+	return m
+}
+
+// TestDefaults checks every default of the contract's configuration table with
+// an empty environment, run in an empty directory so that the development key
+// file lands there.
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	c, err := config.Load(nil, env(nil))
+	if err != nil {
+		t.Fatalf("Load with an empty environment: %v", err)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"AUTHQL_ADDR", c.Addr, ":8080"},
+		{"AUTHQL_DATABASE_URL", c.DatabaseURL, "sqlite://authql.db"},
+		{"AUTHQL_ACCESS_TOKEN_TTL", c.AccessTTL, 15 * time.Minute},
+		{"AUTHQL_REFRESH_TOKEN_TTL", c.RefreshTTL, 168 * time.Hour},
+		{"AUTHQL_SESSION_MAX_AGE", c.SessionMaxAge, 720 * time.Hour},
+		{"AUTHQL_REFRESH_REUSE_GRACE", c.ReuseGrace, 10 * time.Second},
+		{"AUTHQL_RATE_LIMIT", c.RateLimit, true},
+		{"AUTHQL_ENV is development", c.Production, false},
+		{"AUTHQL_KEY_FILE", c.KeyFile, "authql.key"},
+		{"AUTHQL_JWKS_FILE", c.JWKSFile, ""},
+		{"AUTHQL_ISSUER", c.Issuer, "authql"},
+		{"AUTHQL_AUDIENCE", c.Audience, "authql"},
+		{"AUTHQL_PLAYGROUND on in development", c.Playground, true},
+		{"introspection on in development", c.Introspection, true},
+		{"AUTHQL_REFRESH_COOKIE", c.RefreshCookie, false},
+		{"AUTHQL_CORS_ORIGINS", len(c.CORSOrigins), 0},
+		{"AUTHQL_REDIS_URL", c.RedisURL, ""},
+		{"no trusted proxies", len(c.TrustedProxies), 0},
+		{"login limit: 10 failures per (account, IP) in 15 minutes", c.Limits.LoginAccountIP, config.Limit{N: 10, Window: 15 * time.Minute}},
+		{"a wider per-IP login budget", c.Limits.LoginIP.N > c.Limits.LoginAccountIP.N, true},
+		{"signup limit set", c.Limits.Signup.N > 0 && c.Limits.Signup.Window > 0, true},
+		{"refresh limit set", c.Limits.Refresh.N > 0 && c.Limits.Refresh.Window > 0, true},
+		{"change-password limit set", c.Limits.ChangePassword.N > 0 && c.Limits.ChangePassword.Window > 0, true},
+		{"hash queue timeout positive", c.Limits.HashQueue > 0, true},
+		{"a secret of at least 32 bytes", len(c.Secret) >= config.MinSecretLen, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tc.got, tc.want) {
+				t.Errorf("got %v; want %v", tc.got, tc.want)
+			}
+		})
+	}
+	t.Run("development key file made in the working directory", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(dir, "authql.key")); err != nil {
+			t.Errorf("key file: %v", err)
+		}
+	})
+}
+
+// TestPlayground checks that GraphiQL (and introspection) follow the
+// environment unless explicitly set: exposed in development, hidden in
+// production.
+func TestPlayground(t *testing.T) {
+	tests := []struct {
+		name              string
+		env               map[string]string
+		playground, intro bool
+	}{
+		{"development default", nil, true, true},
+		{"production default", map[string]string{"AUTHQL_ENV": "production"}, false, false},
+		{"production, asked for", map[string]string{"AUTHQL_ENV": "production", "AUTHQL_PLAYGROUND": "on"}, true, false},
+		{"production, introspection asked for", map[string]string{"AUTHQL_ENV": "production", "AUTHQL_INTROSPECTION": "on"}, false, true},
+		{"development, turned off", map[string]string{"AUTHQL_PLAYGROUND": "off"}, false, true},
+		{"prod alias, mixed case", map[string]string{"AUTHQL_ENV": "Production"}, false, false},
+		{"explicit development", map[string]string{"AUTHQL_ENV": "development"}, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(nil, env(withSecret(tc.env)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Playground != tc.playground || c.Introspection != tc.intro {
+				t.Errorf("playground, introspection = %v, %v; want %v, %v", c.Playground, c.Introspection, tc.playground, tc.intro)
+			}
+		})
+	}
+}
+
+// TestFlagsOverrideEnv checks precedence: flag, then environment, then default.
+func TestFlagsOverrideEnv(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(c *config.Config) (got, want any)
+	}{
+		{"--addr wins over AUTHQL_ADDR", []string{"--addr", ":9000"}, map[string]string{"AUTHQL_ADDR": ":7000"},
+			func(c *config.Config) (any, any) { return c.Addr, ":9000" }},
+		{"--addr=value form", []string{"--addr=:9001"}, map[string]string{"AUTHQL_ADDR": ":7000"},
+			func(c *config.Config) (any, any) { return c.Addr, ":9001" }},
+		{"AUTHQL_ADDR wins over the default", nil, map[string]string{"AUTHQL_ADDR": ":7000"},
+			func(c *config.Config) (any, any) { return c.Addr, ":7000" }},
+		{"environment values are trimmed", nil, map[string]string{"AUTHQL_ADDR": "  :7000\n"},
+			func(c *config.Config) (any, any) { return c.Addr, ":7000" }},
+		{"--database-url wins", []string{"--database-url", "mysql://u:p@db:3306/authql?parseTime=true"},
+			map[string]string{"AUTHQL_DATABASE_URL": "sqlite://env.db"},
+			func(c *config.Config) (any, any) { return c.DatabaseURL, "mysql://u:p@db:3306/authql?parseTime=true" }},
+		{"--access-token-ttl wins", []string{"--access-token-ttl", "5m"}, map[string]string{"AUTHQL_ACCESS_TOKEN_TTL": "1h"},
+			func(c *config.Config) (any, any) { return c.AccessTTL, 5 * time.Minute }},
+		{"--refresh-token-ttl", []string{"--refresh-token-ttl", "24h"}, nil,
+			func(c *config.Config) (any, any) { return c.RefreshTTL, 24 * time.Hour }},
+		{"--session-max-age", []string{"--session-max-age", "48h"}, nil,
+			func(c *config.Config) (any, any) { return c.SessionMaxAge, 48 * time.Hour }},
+		{"--refresh-reuse-grace 0 turns the grace window off", []string{"--refresh-reuse-grace", "0s"}, nil,
+			func(c *config.Config) (any, any) { return c.ReuseGrace, time.Duration(0) }},
+		{"--rate-limit off wins over env on", []string{"--rate-limit", "off"}, map[string]string{"AUTHQL_RATE_LIMIT": "on"},
+			func(c *config.Config) (any, any) { return c.RateLimit, false }},
+		{"--refresh-cookie on", []string{"--refresh-cookie", "on"}, nil,
+			func(c *config.Config) (any, any) { return c.RefreshCookie, true }},
+		{"--issuer and --audience", []string{"--issuer", "https://id.example", "--audience", "api"}, nil,
+			func(c *config.Config) (any, any) { return c.Issuer + "|" + c.Audience, "https://id.example|api" }},
+		{"--env production wins over env development", []string{"--env", "production"}, map[string]string{"AUTHQL_ENV": "development"},
+			func(c *config.Config) (any, any) { return c.Production, true }},
+		{"--jwt-secret wins over AUTHQL_JWT_SECRET", []string{"--jwt-secret", strings.Repeat("f", 40)}, nil,
+			func(c *config.Config) (any, any) {
+				return string(c.Secret) + "|" + c.SecretSource, strings.Repeat("f", 40) + "|--jwt-secret"
+			}},
+		{"--cors-origins list", []string{"--cors-origins", "https://a.example, https://b.example ,"}, nil,
+			func(c *config.Config) (any, any) {
+				return c.CORSOrigins, []string{"https://a.example", "https://b.example"}
+			}},
+		{"--rate-limit-login", []string{"--rate-limit-login", "5/1m"}, nil,
+			func(c *config.Config) (any, any) { return c.Limits.LoginAccountIP, config.Limit{N: 5, Window: time.Minute} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(tc.args, env(withSecret(tc.env)))
+			if err != nil {
+				t.Fatalf("Load(%q): %v", tc.args, err)
+			}
+			if got, want := tc.check(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v; want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestBadArguments checks that the command line itself is validated.
+func TestBadArguments(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"--no-such-flag", "x"}},
+		{"positional argument", []string{"serve"}},
+		{"flag without value", []string{"--addr"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := config.Load(tc.args, env(withSecret(nil))); err == nil {
+				t.Errorf("Load(%q) succeeded; want an error", tc.args)
+			}
+		})
+	}
+}
+
+// TestInvalidValues checks that a bad value stops the start-up with an error
+// that names the variable, so an operator knows what to fix.
+func TestInvalidValues(t *testing.T) {
+	tests := []struct {
+		variable, value string
+	}{
+		{"AUTHQL_ACCESS_TOKEN_TTL", "15"},
+		{"AUTHQL_ACCESS_TOKEN_TTL", "fifteen minutes"},
+		{"AUTHQL_ACCESS_TOKEN_TTL", "0s"},
+		{"AUTHQL_ACCESS_TOKEN_TTL", "-1m"},
+		{"AUTHQL_REFRESH_TOKEN_TTL", "7d"},
+		{"AUTHQL_REFRESH_TOKEN_TTL", "0"},
+		{"AUTHQL_SESSION_MAX_AGE", "forever"},
+		{"AUTHQL_SESSION_MAX_AGE", "-720h"},
+		{"AUTHQL_REFRESH_REUSE_GRACE", "ten"},
+		{"AUTHQL_REFRESH_REUSE_GRACE", "-1s"},
+		{"AUTHQL_HASH_QUEUE_TIMEOUT", "0s"},
+		{"AUTHQL_AUDIT_RETENTION", "90 days"},
+		{"AUTHQL_RATE_LIMIT", "maybe"},
+		{"AUTHQL_RATE_LIMIT", "disabled"},
+		{"AUTHQL_REFRESH_COOKIE", "enabled"},
+		{"AUTHQL_PLAYGROUND", "sure"},
+		{"AUTHQL_INTROSPECTION", "2"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "10"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "0/15m"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "-1/15m"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "ten/15m"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "10/0s"},
+		{"AUTHQL_RATE_LIMIT_LOGIN", "10/15"},
+		{"AUTHQL_RATE_LIMIT_LOGIN_IP", "100/"},
+		{"AUTHQL_RATE_LIMIT_SIGNUP", "/1h"},
+		{"AUTHQL_RATE_LIMIT_REFRESH", "300 per 5m"},
+		{"AUTHQL_RATE_LIMIT_CHANGE_PASSWORD", "1.5/15m"},
+		{"AUTHQL_DATABASE_URL", "postgres://u:p@localhost/authql"},
+		{"AUTHQL_DATABASE_URL", "authql.db"},
+		{"AUTHQL_DATABASE_URL", "file:authql.db"},
+		{"AUTHQL_CORS_ORIGINS", "*"},
+		{"AUTHQL_CORS_ORIGINS", "https://app.example, *"},
+		{"AUTHQL_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"AUTHQL_TRUSTED_PROXIES", "not-an-ip"},
+		{"AUTHQL_TRUSTED_PROXIES", "10.0.0.0/8, bogus"},
+		{"AUTHQL_TRUSTED_PROXIES", "300.1.1.1"},
+		{"AUTHQL_ENV", "staging"},
+		{"AUTHQL_JWT_SECRET", "too-short"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.variable+"="+tc.value, func(t *testing.T) {
+			e := withSecret(map[string]string{tc.variable: tc.value})
+			c, err := config.Load(nil, env(e))
+			if err == nil {
+				t.Fatalf("Load succeeded: %+v", c)
+			}
+			if !strings.Contains(err.Error(), tc.variable) {
+				t.Errorf("error %q does not name %s", err, tc.variable)
+			}
+		})
+		flag := "--" + config.FlagName(tc.variable)
+		t.Run(flag+"="+tc.value, func(t *testing.T) {
+			if _, err := config.Load([]string{flag, tc.value}, env(withSecret(nil))); err == nil {
+				t.Fatal("Load succeeded with the bad value given as a flag")
+			}
+		})
+	}
+	t.Run("every bad variable is reported at once", func(t *testing.T) {
+		_, err := config.Load(nil, env(withSecret(map[string]string{
+			"AUTHQL_ACCESS_TOKEN_TTL": "x", "AUTHQL_RATE_LIMIT": "x", "AUTHQL_CORS_ORIGINS": "*",
+		})))
+		if err == nil {
+			t.Fatal("Load succeeded")
+		}
+		for _, v := range []string{"AUTHQL_ACCESS_TOKEN_TTL", "AUTHQL_RATE_LIMIT", "AUTHQL_CORS_ORIGINS"} {
+			if !strings.Contains(err.Error(), v) {
+				t.Errorf("error %q does not name %s", err, v)
+			}
+		}
+	})
+}
+
+// TestValidValues checks the accepted spellings and how lists are parsed.
+func TestValidValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(c *config.Config) (got, want any)
+	}{
+		{"booleans: true/false", map[string]string{"AUTHQL_RATE_LIMIT": "false", "AUTHQL_REFRESH_COOKIE": "true"},
+			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+		{"booleans: 0/1", map[string]string{"AUTHQL_RATE_LIMIT": "0", "AUTHQL_REFRESH_COOKIE": "1"},
+			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+		{"booleans: case-insensitive", map[string]string{"AUTHQL_RATE_LIMIT": "OFF", "AUTHQL_REFRESH_COOKIE": "On"},
+			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+		{"mysql URL", map[string]string{"AUTHQL_DATABASE_URL": "mysql://u:p@tcp(db:3306)/authql?parseTime=true"},
+			func(c *config.Config) (any, any) { return c.DatabaseURL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true" }},
+		{"sqlite URL with a path", map[string]string{"AUTHQL_DATABASE_URL": "sqlite:///var/lib/authql/db.sqlite"},
+			func(c *config.Config) (any, any) { return c.DatabaseURL, "sqlite:///var/lib/authql/db.sqlite" }},
+		{"trusted proxies: CIDRs, bare addresses, IPv6, host bits masked",
+			map[string]string{"AUTHQL_TRUSTED_PROXIES": "10.1.2.3/8, 192.168.1.1 ,::1,fd00::/8"},
+			func(c *config.Config) (any, any) {
+				return c.TrustedProxies, []netip.Prefix{
+					netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32"),
+					netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8"),
+				}
+			}},
+		{"CORS origins trimmed, empty items dropped", map[string]string{"AUTHQL_CORS_ORIGINS": " https://a.example ,,https://b.example:8443 "},
+			func(c *config.Config) (any, any) {
+				return c.CORSOrigins, []string{"https://a.example", "https://b.example:8443"}
+			}},
+		{"grace window may be zero", map[string]string{"AUTHQL_REFRESH_REUSE_GRACE": "0s"},
+			func(c *config.Config) (any, any) { return c.ReuseGrace, time.Duration(0) }},
+		{"secret of exactly 32 bytes", map[string]string{"AUTHQL_JWT_SECRET": goodSecret},
+			func(c *config.Config) (any, any) { return string(c.Secret) + "|" + c.SecretSource, goodSecret + "|AUTHQL_JWT_SECRET" }},
+		{"limits", map[string]string{"AUTHQL_RATE_LIMIT_SIGNUP": "3/1h30m"},
+			func(c *config.Config) (any, any) { return c.Limits.Signup, config.Limit{N: 3, Window: 90 * time.Minute} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(nil, env(withSecret(tc.env)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := tc.check(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v; want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSecretRequirements checks that production never starts with a missing
+// or weak secret (nor silently with a development key file), and says why.
+func TestSecretRequirements(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		keyFile     string // written to AUTHQL_KEY_FILE first, when not empty
+		wantErr     []string
+		wantSecret  string
+		wantKeyFile bool // whether AUTHQL_KEY_FILE exists afterwards
+	}{
+		{name: "production without a secret", env: map[string]string{"AUTHQL_ENV": "production"},
+			wantErr: []string{"AUTHQL_JWT_SECRET", "required in production", "32"}},
+		{name: "production ignores a development key file", env: map[string]string{"AUTHQL_ENV": "production"},
+			keyFile: base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 48))) + "\n",
+			wantErr: []string{"AUTHQL_JWT_SECRET", "required in production"}, wantKeyFile: true},
+		{name: "production, whitespace-only secret", env: map[string]string{"AUTHQL_ENV": "production", "AUTHQL_JWT_SECRET": "   "},
+			wantErr: []string{"AUTHQL_JWT_SECRET"}},
+		{name: "production, 31-byte secret", env: map[string]string{"AUTHQL_ENV": "production", "AUTHQL_JWT_SECRET": goodSecret[:31]},
+			wantErr: []string{"AUTHQL_JWT_SECRET", "at least 32 bytes"}},
+		{name: "development, 31-byte secret is refused too", env: map[string]string{"AUTHQL_JWT_SECRET": goodSecret[:31]},
+			wantErr: []string{"AUTHQL_JWT_SECRET", "at least 32 bytes"}},
+		{name: "production, 31-byte --jwt-secret", args: []string{"--jwt-secret", goodSecret[:31]},
+			env: map[string]string{"AUTHQL_ENV": "production"}, wantErr: []string{"at least 32 bytes"}},
+		{name: "production, 32-byte secret", env: map[string]string{"AUTHQL_ENV": "production", "AUTHQL_JWT_SECRET": goodSecret},
+			wantSecret: goodSecret},
+		{name: "production, --jwt-secret", args: []string{"--jwt-secret", goodSecret},
+			env: map[string]string{"AUTHQL_ENV": "production"}, wantSecret: goodSecret},
+		{name: "development with a secret never writes a key file", env: map[string]string{"AUTHQL_JWT_SECRET": goodSecret},
+			wantSecret: goodSecret},
+		{name: "32 multi-byte bytes are 32 bytes", env: map[string]string{"AUTHQL_JWT_SECRET": strings.Repeat("é", 16)},
+			wantSecret: strings.Repeat("é", 16)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			keyFile := filepath.Join(t.TempDir(), "authql.key")
+			if tc.keyFile != "" {
+				if err := os.WriteFile(keyFile, []byte(tc.keyFile), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := map[string]string{"AUTHQL_KEY_FILE": keyFile}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			c, err := config.Load(tc.args, env(e))
+			_, statErr := os.Stat(keyFile)
+			if exists := statErr == nil; exists != tc.wantKeyFile {
+				t.Errorf("key file exists = %v; want %v", exists, tc.wantKeyFile)
+			}
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("Load succeeded with secret %q", c.Secret)
+				}
+				for _, s := range tc.wantErr {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not say %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if string(c.Secret) != tc.wantSecret {
+				t.Errorf("secret = %q; want %q", c.Secret, tc.wantSecret)
+			}
+		})
+	}
+}
+
+// TestDevelopmentKeyFile checks the zero-configuration start: development
+// makes a private random key once and reuses it, so restarts keep sessions.
+func TestDevelopmentKeyFile(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "nested", "dir", "authql.key")
+	e := env(map[string]string{"AUTHQL_KEY_FILE": keyFile})
+	first, err := config.Load(nil, e)
+	if err != nil {
+		t.Fatalf("first Load: %v", err)
+	}
+	second, err := config.Load(nil, e)
+	if err != nil {
+		t.Fatalf("second Load: %v", err)
+	}
+	other, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": filepath.Join(t.TempDir(), "authql.key")}))
+	if err != nil {
+		t.Fatalf("Load with another key file: %v", err)
+	}
+	info, statErr := os.Stat(keyFile)
+	data, readErr := os.ReadFile(keyFile)
+	decoded, decodeErr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+	tests := []struct {
+		name string
+		ok   bool
+		info any
+	}{
+		{"key file created", statErr == nil, statErr},
+		{"key file readable only by its owner (0600)", statErr == nil && info.Mode().Perm() == 0o600, info},
+		{"key file holds the secret in base64", readErr == nil && decodeErr == nil && string(decoded) == string(first.Secret), decodeErr},
+		{"secret at least 32 bytes", len(first.Secret) >= config.MinSecretLen, len(first.Secret)},
+		{"second start reads the same key", string(second.Secret) == string(first.Secret), nil},
+		{"another key file gets another random key", string(other.Secret) != string(first.Secret), nil},
+		{"the source names the key file, not the value", strings.Contains(first.SecretSource, keyFile) &&
+			!strings.Contains(first.SecretSource, string(data)), first.SecretSource},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.ok {
+				t.Errorf("failed (%v)", tc.info)
+			}
+		})
+	}
+}
+
+// TestDevelopmentKeyFileConcurrentStart checks what the O_EXCL creation is
+// for: several processes starting at once against a fresh key file must all
+// come up, with one shared key. (Goroutines stand in for processes: the file
+// system sees the same open/read/write calls.) The race window is narrow, so
+// the start is repeated; one failure is enough to show it.
+func TestDevelopmentKeyFileConcurrentStart(t *testing.T) {
+	for attempt := range 200 {
+		keyFile := filepath.Join(t.TempDir(), "authql.key")
+		e := env(map[string]string{"AUTHQL_KEY_FILE": keyFile})
+		const n = 8
+		secrets := make([]string, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				c, err := config.Load(nil, e)
+				errs[i] = err
+				if err == nil {
+					secrets[i] = string(c.Secret)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("attempt %d: start %d failed: %v", attempt, i, errs[i])
+			}
+			if secrets[i] != secrets[0] {
+				t.Fatalf("attempt %d: starts %d and 0 got different keys", attempt, i)
+			}
+		}
+	}
+}
+
+// TestCorruptKeyFile checks that a damaged key file stops the start-up and is
+// left alone: silently replacing it would log everybody out and hide the
+// damage.
+func TestCorruptKeyFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+	}{
+		{"not base64", "this is not base64 !!!\n"},
+		{"empty", ""},
+		{"only whitespace", "  \n"},
+		{"base64 of 16 bytes: too short", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 16))) + "\n"},
+		{"base64 of 31 bytes: too short", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 31)))},
+		{"truncated base64", base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 48)))[:50]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			keyFile := filepath.Join(t.TempDir(), "authql.key")
+			if err := os.WriteFile(keyFile, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": keyFile}))
+			if err == nil {
+				t.Fatalf("Load succeeded with secret %q", c.Secret)
+			}
+			if !strings.Contains(err.Error(), "AUTHQL_KEY_FILE") {
+				t.Errorf("error %q does not name AUTHQL_KEY_FILE", err)
+			}
+			if data, _ := os.ReadFile(keyFile); string(data) != tc.content {
+				t.Errorf("key file was rewritten: %q", data)
+			}
+		})
+	}
+	t.Run("key file path is a directory", func(t *testing.T) {
+		dir := t.TempDir()
+		if _, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": dir})); err == nil {
+			t.Error("Load succeeded with a directory as key file")
+		}
+	})
+	t.Run("a valid key file with surrounding whitespace is read", func(t *testing.T) {
+		keyFile := filepath.Join(t.TempDir(), "authql.key")
+		key := strings.Repeat("k", 32)
+		if err := os.WriteFile(keyFile, []byte("\n "+base64.StdEncoding.EncodeToString([]byte(key))+" \n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": keyFile}))
+		if err != nil || string(c.Secret) != key {
+			t.Errorf("Load = %v; want the key from the file", err)
+		}
+	})
+}
