@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/internal/auth"
@@ -37,19 +38,21 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if cause == nil {
 			cause = err
 		}
-		code, ext := classify(cause)
+		code, message, ext := classify(cause)
+		if code == "" && isVariableError(gqlErr) {
+			// A variable that does not fit its type is a malformed argument: the
+			// client's input, named by its field, as for any other bad input.
+			gqlErr.Extensions = map[string]any{"code": CodeBadUserInput, "field": variableField(gqlErr.Path)}
+			return gqlErr
+		}
 		if code == "" {
 			if _, ok := gqlErr.Extensions["code"]; ok && gqlErr.Err == nil {
 				return gqlErr // gqlgen's own, already coded
 			}
-			if errors.Is(cause, context.Canceled) {
-				code = CodeUnavailable
-			} else {
-				log.ErrorContext(ctx, "unexpected error", "err", cause, "path", gqlErr.Path.String())
-				code = CodeInternal
-			}
+			log.ErrorContext(ctx, "unexpected error", "err", cause, "path", gqlErr.Path.String())
+			code, message = CodeInternal, "internal server error"
 		}
-		out := &gqlerror.Error{Message: publicMessage(code, cause), Path: gqlErr.Path, Locations: gqlErr.Locations, Err: cause}
+		out := &gqlerror.Error{Message: message, Path: gqlErr.Path, Locations: gqlErr.Locations, Err: cause}
 		out.Extensions = map[string]any{"code": code}
 		for k, v := range ext {
 			out.Extensions[k] = v
@@ -58,53 +61,57 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// classify maps a domain error onto its code and extra extensions; "" when it
-// is not a domain error.
-func classify(err error) (string, map[string]any) {
+// isVariableError reports gqlgen's coercion errors of variables, whose path
+// is ["variable", name, field...].
+func isVariableError(e *gqlerror.Error) bool {
+	if len(e.Path) < 2 || e.Err != nil {
+		return false
+	}
+	first, ok := e.Path[0].(ast.PathName)
+	return ok && first == "variable"
+}
+
+// variableField is the innermost named element of a variable's path: the
+// input field ("password") or else the variable itself.
+func variableField(p ast.Path) string {
+	for i := len(p) - 1; i >= 1; i-- {
+		if name, ok := p[i].(ast.PathName); ok {
+			return string(name)
+		}
+	}
+	return ""
+}
+
+// classify maps a domain error onto its code, the message a client sees and
+// extra extensions; code is "" when err is not a domain error. Messages are
+// the sentinels' own, written for clients: never the text of whatever an
+// error wraps.
+func classify(err error) (code, message string, ext map[string]any) {
 	var input *auth.InputError
 	var limited *auth.RateLimitError
 	switch {
 	case errors.As(err, &input):
-		return CodeBadUserInput, map[string]any{"field": input.Field}
+		return CodeBadUserInput, input.Message, map[string]any{"field": input.Field}
 	case errors.As(err, &limited):
-		return CodeRateLimited, map[string]any{"retryAfter": limited.RetryAfterSeconds()}
-	case errors.Is(err, auth.ErrEmailTaken):
-		return CodeEmailTaken, nil
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return CodeInvalidCredentials, nil
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return CodeUnauthenticated, nil
-	case errors.Is(err, auth.ErrInvalidRefreshToken):
-		return CodeInvalidRefresh, nil
-	case errors.Is(err, auth.ErrNotFound):
-		return CodeNotFound, nil
-	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, auth.ErrBusy):
-		return CodeUnavailable, nil
+		return CodeRateLimited, limited.Error(), map[string]any{"retryAfter": limited.RetryAfterSeconds()}
 	}
-	return "", nil
-}
-
-func publicMessage(code string, err error) string {
-	switch code {
-	case CodeInternal:
-		return "internal server error"
-	case CodeUnavailable:
-		if errors.Is(err, auth.ErrBusy) {
-			return auth.ErrBusy.Error()
-		}
-		return auth.ErrUnavailable.Error()
-	}
-	// Domain errors' own messages are written for clients (auth/errors.go).
-	var input *auth.InputError
-	if errors.As(err, &input) {
-		return input.Message
-	}
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if errors.Unwrap(e) == nil {
-			return e.Error()
+	for _, m := range []struct {
+		sentinel error
+		code     string
+	}{
+		{auth.ErrEmailTaken, CodeEmailTaken},
+		{auth.ErrInvalidCredentials, CodeInvalidCredentials},
+		{auth.ErrUnauthenticated, CodeUnauthenticated},
+		{auth.ErrInvalidRefreshToken, CodeInvalidRefresh},
+		{auth.ErrNotFound, CodeNotFound},
+		{auth.ErrBusy, CodeUnavailable},
+		{auth.ErrUnavailable, CodeUnavailable},
+	} {
+		if errors.Is(err, m.sentinel) {
+			return m.code, m.sentinel.Error(), nil
 		}
 	}
-	return err.Error()
+	return "", "", nil
 }
 
 // recoverFunc answers a panic in a resolver like any unexpected error, and

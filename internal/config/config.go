@@ -213,6 +213,15 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	p.positive("AUTHQL_SESSION_MAX_AGE", c.SessionMaxAge)
 	p.positive("AUTHQL_AUDIT_RETENTION", c.AuditRetention)
 	p.positive("AUTHQL_HASH_QUEUE_TIMEOUT", c.Limits.HashQueue)
+	p.positive("AUTHQL_SHUTDOWN_GRACE", c.ShutdownGrace)
+	if c.JWKSMaxAge < 0 {
+		p.fail("AUTHQL_JWKS_MAX_AGE", errors.New("must not be negative"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		p.fail("AUTHQL_LOG_LEVEL", fmt.Errorf("must be debug, info, warn or error, not %q", c.LogLevel))
+	}
 	if c.ReuseGrace < 0 {
 		p.fail("AUTHQL_REFRESH_REUSE_GRACE", errors.New("must not be negative"))
 	}
@@ -234,9 +243,10 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 // resolveSecret takes the configured secret or, in development only, the one
 // kept in KeyFile (made on first start) so that restarts keep sessions alive.
 func (c *Config) resolveSecret(fromEnv, fromFlag string) error {
-	secret, source := fromFlag, "--jwt-secret"
+	// Trimmed: a secret read from a file usually ends in a newline.
+	secret, source := strings.TrimSpace(fromFlag), "--jwt-secret"
 	if secret == "" {
-		secret, source = fromEnv, "AUTHQL_JWT_SECRET"
+		secret, source = strings.TrimSpace(fromEnv), "AUTHQL_JWT_SECRET"
 	}
 	if secret != "" {
 		if len(secret) < MinSecretLen {
@@ -262,7 +272,7 @@ func loadOrCreateKeyFile(path string) ([]byte, error) {
 	if err == nil {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
 		if err != nil || len(key) < MinSecretLen {
-			return nil, fmt.Errorf("%s does not hold a base64 key of at least %d bytes", path, MinSecretLen)
+			return nil, fmt.Errorf("%s does not hold a base64 key of at least %d bytes (delete it to make a new one)", path, MinSecretLen)
 		}
 		return key, nil
 	}
@@ -273,24 +283,37 @@ func loadOrCreateKeyFile(path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
 	}
-	// O_EXCL: two processes starting at once must not each write their own key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return loadOrCreateKeyFile(path)
+	// Written whole to a temporary file, then linked into place: the key file
+	// appears complete or not at all, and when two processes start at once the
+	// link fails for the second, which then reads the first one's key.
+	tmp, err := os.CreateTemp(dir, ".authql-key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o600)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-		f.Close()
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return loadOrCreateKeyFile(path)
+	} else if err != nil {
 		return nil, err
 	}
-	return key, f.Close()
+	return key, nil
 }
 
 type parser struct {

@@ -160,7 +160,9 @@ func TestFlagsOverrideEnv(t *testing.T) {
 				return c.CORSOrigins, []string{"https://a.example", "https://b.example"}
 			}},
 		{"--rate-limit-login", []string{"--rate-limit-login", "5/1m"}, nil,
-			func(c *config.Config) (any, any) { return c.Limits.LoginAccountIP, config.Limit{N: 5, Window: time.Minute} }},
+			func(c *config.Config) (any, any) {
+				return c.Limits.LoginAccountIP, config.Limit{N: 5, Window: time.Minute}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,7 +288,9 @@ func TestValidValues(t *testing.T) {
 		{"booleans: case-insensitive", map[string]string{"AUTHQL_RATE_LIMIT": "OFF", "AUTHQL_REFRESH_COOKIE": "On"},
 			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
 		{"mysql URL", map[string]string{"AUTHQL_DATABASE_URL": "mysql://u:p@tcp(db:3306)/authql?parseTime=true"},
-			func(c *config.Config) (any, any) { return c.DatabaseURL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true" }},
+			func(c *config.Config) (any, any) {
+				return c.DatabaseURL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true"
+			}},
 		{"sqlite URL with a path", map[string]string{"AUTHQL_DATABASE_URL": "sqlite:///var/lib/authql/db.sqlite"},
 			func(c *config.Config) (any, any) { return c.DatabaseURL, "sqlite:///var/lib/authql/db.sqlite" }},
 		{"trusted proxies: CIDRs, bare addresses, IPv6, host bits masked",
@@ -304,9 +308,13 @@ func TestValidValues(t *testing.T) {
 		{"grace window may be zero", map[string]string{"AUTHQL_REFRESH_REUSE_GRACE": "0s"},
 			func(c *config.Config) (any, any) { return c.ReuseGrace, time.Duration(0) }},
 		{"secret of exactly 32 bytes", map[string]string{"AUTHQL_JWT_SECRET": goodSecret},
-			func(c *config.Config) (any, any) { return string(c.Secret) + "|" + c.SecretSource, goodSecret + "|AUTHQL_JWT_SECRET" }},
+			func(c *config.Config) (any, any) {
+				return string(c.Secret) + "|" + c.SecretSource, goodSecret + "|AUTHQL_JWT_SECRET"
+			}},
 		{"limits", map[string]string{"AUTHQL_RATE_LIMIT_SIGNUP": "3/1h30m"},
-			func(c *config.Config) (any, any) { return c.Limits.Signup, config.Limit{N: 3, Window: 90 * time.Minute} }},
+			func(c *config.Config) (any, any) {
+				return c.Limits.Signup, config.Limit{N: 3, Window: 90 * time.Minute}
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

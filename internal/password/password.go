@@ -190,9 +190,9 @@ func decode(phc string) (Params, []byte, []byte, error) {
 	}
 	salt, err1 := b64.DecodeString(parts[4])
 	key, err2 := b64.DecodeString(parts[5])
-	// Bounds keep a corrupted row from asking for gigabytes or zero work.
+	// Bounds keep a corrupted row from asking for more than 128 MiB or for no work.
 	if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 || len(key) > 128 ||
-		p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 16 || p.Threads < 1 {
+		p.Memory < 8 || p.Memory > 1<<17 || p.Time < 1 || p.Time > 16 || p.Threads < 1 {
 		return Params{}, nil, nil, ErrMalformedHash
 	}
 	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))

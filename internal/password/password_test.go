@@ -223,7 +223,7 @@ func TestNeedsRehash(t *testing.T) {
 // as ErrMalformedHash, never verified, and never allowed to demand absurd
 // work.
 func TestMalformedHash(t *testing.T) {
-	const salt = "c2FsdHNhbHRzYWx0c2FsdA"                      // 16 bytes
+	const salt = "c2FsdHNhbHRzYWx0c2FsdA"                     // 16 bytes
 	const key = "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U" // 32 bytes
 	good := "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key
 	tests := []struct {

@@ -234,7 +234,7 @@ func serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
-	nonce := base64.StdEncoding.EncodeToString(b[:])
+	nonce := base64.RawURLEncoding.EncodeToString(b[:]) // no "+" or "/": nothing for html/template to escape
 
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, pageData{Title: h.title, Endpoint: h.endpoint, Nonce: nonce}); err != nil {

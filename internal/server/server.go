@@ -76,8 +76,8 @@ func (h *handler) graphql() http.Handler {
 			return
 		case http.MethodGet:
 		case http.MethodPost:
-			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if mt != "application/json" {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
 				// JSON is what a cross-site form or a "simple" request cannot send
 				// without a CORS preflight: this is the CSRF defence.
 				graphQLError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "POST /graphql requires Content-Type: application/json")
