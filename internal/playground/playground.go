@@ -233,7 +233,7 @@ func serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 
 func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	_, _ = rand.Read(b[:])                              // crypto/rand.Read never returns an error
 	nonce := base64.RawURLEncoding.EncodeToString(b[:]) // no "+" or "/": nothing for html/template to escape
 
 	var buf bytes.Buffer
