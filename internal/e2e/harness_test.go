@@ -40,6 +40,19 @@ type env struct {
 // start runs authql on db with the given settings over the test defaults.
 func start(t *testing.T, db storetest.Backend, settings ...string) *env {
 	t.Helper()
+	a, err := newApp(t, db, settings...)
+	if err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(srv.Close) // runs before newApp's cleanup: requests end, then the app closes
+	return &env{t: t, URL: srv.URL, App: a, db: db}
+}
+
+// newApp assembles authql on db with the given settings over the test
+// defaults, closing it when the test ends.
+func newApp(t *testing.T, db storetest.Backend, settings ...string) (*app.App, error) {
+	t.Helper()
 	vars := map[string]string{
 		"AUTHQL_DATABASE_URL": db.URL,
 		"AUTHQL_JWT_SECRET":   testSecret,
@@ -52,19 +65,19 @@ func start(t *testing.T, db storetest.Backend, settings ...string) *env {
 	}
 	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w := &testWriter{t: t}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.New(context.Background(), cfg, log, app.WithPasswordParams(cheapHash))
 	if err != nil {
-		t.Fatalf("app: %v", err)
+		return nil, err
 	}
-	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(func() {
-		srv.Close()
 		a.Close()
+		w.done.Store(true) // nothing may log to a finished test
 	})
-	return &env{t: t, URL: srv.URL, App: a, db: db}
+	return a, nil
 }
 
 // testWriter sends the service's warnings to the test log, so a failure shows them.
