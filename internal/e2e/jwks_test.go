@@ -3,12 +3,15 @@ package e2e
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -207,7 +210,7 @@ func TestAsymmetricRefusals(t *testing.T) {
 	}
 	rsaPub, _ := x509.MarshalPKIXPublicKey(rsaKey.Public())
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaPub})
-	otherRSA, _ := rsa.GenerateKey(randReader{}, 2048)
+	otherRSA, _ := rsa.GenerateKey(rand.Reader, 2048)
 	cases := map[string]string{
 		"control: a token of the verify-only key": "", // must pass, below
 		"unknown kid":                         sign(jwt.SigningMethodRS256, "no-such-kid", rsaKey.Private),
@@ -236,7 +239,7 @@ func TestBadKeyFilesAreRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
-		if err := writeFile(p, content); err != nil {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -293,7 +296,7 @@ func TestVerifierPackageAgainstAuthql(t *testing.T) {
 		_, _ = io.WriteString(w, c.Subject)
 	}))
 	for token, want := range map[string]int{s.AccessToken: 200, "": 401, "garbage": 401} {
-		rec := newRecorder()
+		rec := httptest.NewRecorder()
 		r, _ := http.NewRequest(http.MethodGet, "/", nil)
 		if token != "" {
 			r.Header.Set("Authorization", "Bearer "+token)
