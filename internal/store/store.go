@@ -142,7 +142,10 @@ func MySQLDSN(rawURL string) (string, error) {
 	}
 	cfg.Timeout = 5 * time.Second
 	dsn := cfg.FormatDSN()
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", errors.New("store: the mysql URL's parameters are malformed")
+	}
 	for k, v := range map[string]string{"parseTime": "true", "loc": "UTC", "charset": "utf8mb4", "interpolateParams": "true"} {
 		q.Set(k, v)
 	}
