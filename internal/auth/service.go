@@ -151,6 +151,21 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 		s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
 		return nil, err
 	}
+	u, err := s.checkPassword(ctx, c, email, pw)
+	if !errors.Is(err, ErrInvalidCredentials) {
+		// Only wrong credentials count: a success, or a failure of ours (busy
+		// hashers, an unreachable database), gives the attempt back.
+		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.startSession(ctx, c, u, EventLogin)
+}
+
+// checkPassword finds the account of email and checks its password.
+func (s *Service) checkPassword(ctx context.Context, c Client, email, pw string) (*models.User, error) {
 	u, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -170,8 +185,6 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
-	s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
 	if rehash {
 		// Parameters were raised since this hash was made: upgrade it now that
 		// the password is known. Failing to is not the caller's problem.
@@ -181,7 +194,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 			}
 		}
 	}
-	return s.startSession(ctx, c, u, EventLogin)
+	return u, nil
 }
 
 // startSession creates a session with its first refresh token and answers the
