@@ -209,35 +209,6 @@ func (s *Set) Algorithms() []string { return slices.Clone(s.algs) }
 // a fresh copy so a handler cannot corrupt it for the next request.
 func (s *Set) PublicJWKS() []byte { return bytes.Clone(s.public) }
 
-// Sign issues a token signed by the signing key, carrying its kid so that
-// verifiers can pick the right key after a rotation.
-func (s *Set) Sign(claims jwt.Claims) (string, error) {
-	k := s.signer
-	t := jwt.NewWithClaims(k.Method(), claims)
-	t.Header["kid"] = k.ID
-	return t.SignedString(k.Private)
-}
-
-// Keyfunc is a jwt.Keyfunc that resolves the token's kid against the set and
-// refuses a token whose alg header differs from that key's alg. golang-jwt
-// alone only checks that alg is in the allowed list, not that it belongs to
-// the selected key. Use it together with jwt.WithValidMethods(s.Algorithms()).
-func (s *Set) Keyfunc(t *jwt.Token) (any, error) {
-	kid, _ := t.Header["kid"].(string)
-	if kid == "" {
-		return nil, errors.New("keys: token has no kid header")
-	}
-	k, ok := s.byID[kid]
-	if !ok {
-		return nil, fmt.Errorf("keys: unknown kid %q", kid)
-	}
-	if t.Method == nil || t.Method.Alg() != k.Algorithm {
-		alg, _ := t.Header["alg"].(string)
-		return nil, fmt.Errorf("keys: token alg %q does not match alg %q of key %q", alg, k.Algorithm, kid)
-	}
-	return k.Public(), nil
-}
-
 // Generate makes a new private key as a JWK object. The kid is the key's
 // RFC 7638 SHA-256 thumbprint (base64url): unique for a fresh random key,
 // reproducible by anyone holding the public key, and it needs no extra
