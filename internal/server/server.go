@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/authql/authql/internal/playground"
 	"github.com/authql/authql/internal/reqctx"
@@ -70,11 +72,18 @@ func (h *handler) graphql() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
 		foreign := h.cors(w, r)
+		if r.Header.Get("Upgrade") != "" {
+			graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "protocol upgrades (websockets) are not supported")
+			return
+		}
 		switch r.Method {
 		case http.MethodOptions:
 			w.WriteHeader(http.StatusNoContent)
 			return
 		case http.MethodGet:
+			if !checkGET(w, r) {
+				return
+			}
 		case http.MethodPost:
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/json" {
@@ -105,6 +114,34 @@ func (h *handler) graphql() http.Handler {
 		}
 		h.o.GraphQL.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req, w)))
 	})
+}
+
+// checkGET refuses, with a coded GraphQL error, what the GET transport would
+// refuse with a bare message: a malformed query string, variables or
+// extensions that are not JSON objects, and any operation but a query.
+func checkGET(w http.ResponseWriter, r *http.Request) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "the query string is malformed")
+		return false
+	}
+	for _, name := range []string{"variables", "extensions"} {
+		var obj map[string]any
+		if v := q.Get(name); v != "" && json.Unmarshal([]byte(v), &obj) != nil {
+			graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", name+" must be a JSON object")
+			return false
+		}
+	}
+	// A query that does not parse is left to the executor, which reports it
+	// with its own code.
+	if doc, err := parser.ParseQuery(&ast.Source{Input: q.Get("query")}); err == nil {
+		if op := doc.Operations.ForName(q.Get("operationName")); op != nil && op.Operation != ast.Query {
+			w.Header().Set("Allow", "POST")
+			graphQLError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "GET runs queries only: send mutations with POST")
+			return false
+		}
+	}
+	return true
 }
 
 // readBody reads the whole body within the limit, answering 413 past it. Reading

@@ -57,6 +57,7 @@ type fzFixture struct {
 	svc     *Service
 	access  map[string]*AccessClaims  // VerifyAccess may accept
 	refresh map[string]*RefreshClaims // VerifyRefresh may accept
+	issued  map[string]bool           // the refresh tokens exactly as issued
 	anyExp  map[string]*RefreshClaims // VerifyRefreshIgnoringExpiry may accept
 }
 
@@ -137,6 +138,7 @@ func fzFixtures(tb testing.TB) []*fzFixture {
 	}
 	for _, fx := range []*fzFixture{hs, ed} {
 		fx.access, fx.refresh, fx.anyExp = map[string]*AccessClaims{}, map[string]*RefreshClaims{}, map[string]*RefreshClaims{}
+		fx.issued = map[string]bool{}
 		for _, w := range accessWant[fx] {
 			c, err := fx.svc.VerifyAccess(w.tok)
 			if (err == nil) != w.accept {
@@ -166,6 +168,7 @@ func fzFixtures(tb testing.TB) []*fzFixture {
 				tb.Fatalf("%s: VerifyRefresh(valid) = %v", fx.name, err)
 			}
 			fx.refresh[fzSigningInput(tok)] = c
+			fx.issued[tok] = true
 			fx.anyExp[fzSigningInput(tok)] = c
 		}
 		for _, tok := range expired {
@@ -236,6 +239,13 @@ func fzCheckRefresh(t *testing.T, fx *fzFixture, raw string) {
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Fatalf("%s: VerifyRefresh(%q) claims = %+v, want the issued %+v", fx.name, raw, c, want)
+		}
+		// Refresh tokens are looked up by the HMAC of their exact string
+		// (HashRefresh): another spelling of an issued token (non-canonical
+		// base64) verifies but never matches its stored hash, so rotation,
+		// the grace window and reuse detection never see it.
+		if !fx.issued[raw] {
+			t.Fatalf("%s: VerifyRefresh accepted %q, another spelling of an issued refresh token", fx.name, raw)
 		}
 	}
 	c2, err2 := fx.svc.VerifyRefreshIgnoringExpiry(raw)
@@ -379,8 +389,9 @@ func FuzzVerifyAccess(f *testing.F) {
 // FuzzVerifyRefresh checks that VerifyRefresh and VerifyRefreshIgnoringExpiry
 // never panic, refuse with an error wrapping ErrInvalid and nil claims, and
 // accept only refresh tokens the service signed (same signing input, same
-// claims): VerifyRefresh only unexpired ones, the other expired ones too, and
-// whatever VerifyRefresh accepts VerifyRefreshIgnoringExpiry accepts as well.
+// claims): VerifyRefresh only unexpired ones, and only spelled exactly as
+// issued (the stored hash is of the exact string), the other expired ones too,
+// and whatever VerifyRefresh accepts VerifyRefreshIgnoringExpiry accepts as well.
 // VerifyAccess must never accept the string unless it is an issued access
 // token, and HashRefresh is a stable 64-hex-digit HMAC of anything.
 func FuzzVerifyRefresh(f *testing.F) {
@@ -391,6 +402,13 @@ func FuzzVerifyRefresh(f *testing.F) {
 	}
 	for _, s := range []string{fzHSValid1, fzEdValid, fzHSExpired} {
 		f.Add(s)
+	}
+	// Every other last character of a valid token's signature: the ones that
+	// decode to the same bytes are non-canonical spellings of it.
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		if s := valid[0][:len(valid[0])-1] + string(c); s != valid[0] {
+			f.Add(s)
+		}
 	}
 	rparts := strings.Split(valid[0], ".")
 	for _, s := range []string{

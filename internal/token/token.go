@@ -118,11 +118,14 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("token: no signing key")
 	}
 	timeFunc := jwt.WithTimeFunc(func() time.Time { return s.now() })
+	// Strict decoding: a token has exactly one spelling. Lenient base64 would
+	// accept variants of a refresh token whose hash matches no stored row, and
+	// so slip a rotated token past reuse detection.
 	s.access = jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience),
-		jwt.WithExpirationRequired(), timeFunc)
+		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), timeFunc)
 	s.refresh = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(cfg.Issuer),
-		jwt.WithExpirationRequired(), timeFunc)
-	s.logout = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), timeFunc)
+	s.logout = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
 	return s, nil
 }
 
@@ -170,7 +173,8 @@ func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (str
 }
 
 // VerifyAccess checks an access token: algorithm and key by kid, typ, signature,
-// iss, aud, iat and exp (no leeway).
+// iss, aud and exp (no leeway). iat is not checked: a clock a second behind
+// another instance's must not refuse that instance's fresh tokens.
 func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 	var c AccessClaims
 	_, err := s.access.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
