@@ -110,7 +110,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		// Slow clients must not pin connections: bound every phase.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout(cfg.Limits.HashQueue),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -140,6 +140,13 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// writeTimeout leaves a login that queued for a password hasher as long as the
+// queue allows, plus time to hash and answer: a shorter write deadline would
+// drop the answer of a login the server still completes.
+func writeTimeout(hashQueue time.Duration) time.Duration {
+	return max(30*time.Second, hashQueue+15*time.Second)
 }
 
 func keysCommand(args []string, stdout io.Writer) error {

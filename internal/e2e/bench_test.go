@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"context"
-	"log/slog"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/authql/authql/internal/app"
-	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/loadtest"
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/store/storetest"
@@ -40,24 +37,12 @@ type benchEnv struct {
 // cost (nil: the real one, password.DefaultParams).
 func startBench(b *testing.B, db storetest.Backend, cost *password.Params) *benchEnv {
 	b.Helper()
-	vars := map[string]string{
-		"AUTHQL_DATABASE_URL": db.URL,
-		"AUTHQL_JWT_SECRET":   testSecret,
-		"AUTHQL_RATE_LIMIT":   "off",
-		"AUTHQL_KEY_FILE":     b.TempDir() + "/authql.key",
-		// Parallel logins queue for the hashers; they must not time out.
-		"AUTHQL_HASH_QUEUE_TIMEOUT": "60s",
-	}
-	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
-	if err != nil {
-		b.Fatalf("config: %v", err)
-	}
 	var opts []app.Option
 	if cost != nil {
 		opts = append(opts, app.WithPasswordParams(*cost))
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(context.Background(), cfg, log, opts...)
+	// Parallel logins queue for the hashers; they must not time out.
+	a, err := newApp(b, db, opts, "AUTHQL_HASH_QUEUE_TIMEOUT=60s")
 	if err != nil {
 		b.Fatalf("app: %v", err)
 	}
@@ -66,7 +51,6 @@ func startBench(b *testing.B, db storetest.Backend, cost *password.Params) *benc
 	b.Cleanup(func() {
 		c.Close()
 		srv.Close()
-		a.Close()
 	})
 	return &benchEnv{c: c}
 }

@@ -31,16 +31,16 @@ var cheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, Ke
 
 // env is a running authql.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	URL string
 	App *app.App
 	db  storetest.Backend
 }
 
 // start runs authql on db with the given settings over the test defaults.
-func start(t *testing.T, db storetest.Backend, settings ...string) *env {
+func start(t testing.TB, db storetest.Backend, settings ...string) *env {
 	t.Helper()
-	a, err := newApp(t, db, settings...)
+	a, err := newApp(t, db, []app.Option{app.WithPasswordParams(cheapHash)}, settings...)
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
@@ -49,9 +49,9 @@ func start(t *testing.T, db storetest.Backend, settings ...string) *env {
 	return &env{t: t, URL: srv.URL, App: a, db: db}
 }
 
-// newApp assembles authql on db with the given settings over the test
-// defaults, closing it when the test ends.
-func newApp(t *testing.T, db storetest.Backend, settings ...string) (*app.App, error) {
+// newApp assembles authql on db with the given options and settings over the
+// test defaults, closing it when the test ends.
+func newApp(t testing.TB, db storetest.Backend, opts []app.Option, settings ...string) (*app.App, error) {
 	t.Helper()
 	vars := map[string]string{
 		"AUTHQL_DATABASE_URL": db.URL,
@@ -69,7 +69,7 @@ func newApp(t *testing.T, db storetest.Backend, settings ...string) (*app.App, e
 	}
 	w := &testWriter{t: t}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(context.Background(), cfg, log, app.WithPasswordParams(cheapHash))
+	a, err := app.New(context.Background(), cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func newApp(t *testing.T, db storetest.Backend, settings ...string) (*app.App, e
 
 // testWriter sends the service's warnings to the test log, so a failure shows them.
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	done atomic.Bool
 }
 

@@ -255,7 +255,7 @@ func TestBadKeyFilesAreRefusedAtStart(t *testing.T) {
 		"not JSON":         `{`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := newApp(t, storetest.SQLite(t), "AUTHQL_JWKS_FILE="+write(strings.ReplaceAll(name, " ", "_")+".json", content))
+			_, err := newApp(t, storetest.SQLite(t), nil, "AUTHQL_JWKS_FILE="+write(strings.ReplaceAll(name, " ", "_")+".json", content))
 			if err == nil || !strings.Contains(err.Error(), "AUTHQL_JWKS_FILE") {
 				t.Fatalf("started anyway or vague error: %v", err)
 			}
