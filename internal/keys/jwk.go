@@ -114,7 +114,18 @@ func (j *jwk) privateKey() (*Key, error) {
 		}
 	}
 	if j.Alg == "" {
-		return nil, errors.New(`missing "alg" (want EdDSA, ES256 or RS256)`)
+		// Each supported key shape admits exactly one of our algorithms, so a
+		// JWK exported without "alg" (as many JOSE tools do) is not ambiguous.
+		switch {
+		case j.Kty == "OKP" && j.Crv == "Ed25519":
+			j.Alg = AlgEdDSA
+		case j.Kty == "EC" && j.Crv == "P-256":
+			j.Alg = AlgES256
+		case j.Kty == "RSA":
+			j.Alg = AlgRS256
+		default:
+			return nil, fmt.Errorf(`missing "alg", and kty %q crv %q fits none of EdDSA (Ed25519), ES256 (P-256) or RS256`, j.Kty, j.Crv)
+		}
 	}
 	wantKty, ok := algKty[j.Alg]
 	if !ok {

@@ -120,6 +120,7 @@ func Parse(data []byte) (*Set, error) {
 	s := &Set{byID: make(map[string]*Key, len(doc.Keys))}
 	firstIndex := make(map[string]int, len(doc.Keys))
 	var signers []string
+	anyOps := false
 	for i, raw := range doc.Keys {
 		var j jwk
 		if err := json.Unmarshal(raw, &j); err != nil {
@@ -127,6 +128,7 @@ func Parse(data []byte) (*Set, error) {
 			continue
 		}
 		where := keyRef(i, j.Kid)
+		anyOps = anyOps || len(j.KeyOps) > 0
 		if slices.Contains(j.KeyOps, opSign) {
 			signers = append(signers, fmt.Sprintf("%q", j.Kid))
 		}
@@ -144,6 +146,12 @@ func Parse(data []byte) (*Set, error) {
 		}
 		s.byID[k.ID] = k
 		s.keys = append(s.keys, k)
+	}
+	// A set of one key that declares no key_ops at all is unambiguous: that
+	// key signs. Any set that uses key_ops must name its signer.
+	if len(signers) == 0 && !anyOps && len(doc.Keys) == 1 && len(s.keys) == 1 {
+		s.keys[0].CanSign = true
+		signers = append(signers, fmt.Sprintf("%q", s.keys[0].ID))
 	}
 	// Signers are counted from the declared key_ops, broken keys included,
 	// so a typo in the signing key is not also misreported as "no signing

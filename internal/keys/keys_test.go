@@ -136,9 +136,9 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate kid", func(t *testing.T) []byte {
 			return set(t, jwkMap(t, "ed", with("kid", "same")), jwkMap(t, "ec", verifyOnly, with("kid", "same")))
 		}, []string{`keys[1] (kid "same")`, "duplicate kid", "keys[0]"}},
-		{"missing alg", func(t *testing.T) []byte {
-			return set(t, jwkMap(t, "ed", without("alg")))
-		}, []string{edKid, `missing "alg"`}},
+		{"missing alg on a shape no alg fits", func(t *testing.T) []byte {
+			return set(t, jwkMap(t, "ec", without("alg"), with("crv", "P-384")))
+		}, []string{`missing "alg"`, "P-384"}},
 		{"unsupported alg HS256", func(t *testing.T) []byte {
 			return set(t, jwkMap(t, "ed", with("alg", "HS256")))
 		}, []string{`unsupported alg "HS256"`}},
@@ -882,4 +882,36 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestLenientButUnambiguous: JWKs as JOSE tools export them (no alg, no
+// key_ops) load when nothing is left to guess, and only then.
+func TestLenientButUnambiguous(t *testing.T) {
+	for _, c := range []struct{ fixture, alg string }{{"ed", AlgEdDSA}, {"ec", AlgES256}, {"rsa", AlgRS256}} {
+		t.Run("alg inferred for "+c.fixture, func(t *testing.T) {
+			s, err := Parse(set(t, jwkMap(t, c.fixture, without("alg"))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Signer().Algorithm != c.alg {
+				t.Fatalf("alg %s, want %s", s.Signer().Algorithm, c.alg)
+			}
+		})
+	}
+	t.Run("a lone key without key_ops signs", func(t *testing.T) {
+		s, err := Parse(set(t, jwkMap(t, "ed", without("key_ops"))))
+		if err != nil || !s.Signer().CanSign {
+			t.Fatalf("%v", err)
+		}
+	})
+	t.Run("two keys without key_ops must name their signer", func(t *testing.T) {
+		if _, err := Parse(set(t, jwkMap(t, "ed", without("key_ops")), jwkMap(t, "ec", without("key_ops")))); err == nil || !strings.Contains(err.Error(), "no signing key") {
+			t.Fatalf("%v", err)
+		}
+	})
+	t.Run("a lone verify-only key does not sign", func(t *testing.T) {
+		if _, err := Parse(set(t, jwkMap(t, "ed", verifyOnly))); err == nil {
+			t.Fatal("accepted")
+		}
+	})
 }
