@@ -180,8 +180,34 @@ func openMySQL(rawURL string) (*Store, error) {
 	return &Store{Queries: Queries{db: db, read: db}, reader: db, writer: db, dialect: "mysql"}, nil
 }
 
+var tables = []any{&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{}}
+
+// migrate creates or updates the tables. Instances starting together must not
+// race to create the same table: on SQLite the migration is one immediate
+// transaction (SQLite's DDL is transactional); on MySQL, whose DDL is not, a
+// named lock serialises the migrators.
 func (s *Store) migrate(ctx context.Context) error {
-	return s.writer.WithContext(ctx).AutoMigrate(&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{})
+	if s.dialect == "sqlite" {
+		return s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(tables...) })
+	}
+	sqlDB, err := s.writer.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('authql_migrate', 60)").Scan(&got); err != nil {
+		return err
+	}
+	if got.Int64 != 1 {
+		return errors.New("another instance held the migration lock for 60s")
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK('authql_migrate')") //nolint:errcheck // released with the connection anyway
+	return s.writer.WithContext(ctx).AutoMigrate(tables...)
 }
 
 // Ping reports whether the database answers.
