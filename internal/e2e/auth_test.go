@@ -44,52 +44,54 @@ func TestSignupAndMe(t *testing.T) {
 }
 
 func TestSignupInputErrors(t *testing.T) {
-	e := start(t, storetest.SQLite(t))
-	long := strings.Repeat("a", 64)
-	cases := []struct {
-		name, email, password, field string
-	}{
-		{"empty email", "", pw, "email"},
-		{"no at", "alice.example.com", pw, "email"},
-		{"no domain dot", "alice@localhost", pw, "email"},
-		{"display name", "Alice <alice@example.com>", pw, "email"},
-		{"angle brackets", "<alice@example.com>", pw, "email"},
-		{"inner space", "ali ce@example.com", pw, "email"},
-		{"control char", "ali\x01ce@example.com", pw, "email"},
-		{"two ats", "a@b@example.com", pw, "email"},
-		{"local too long", long + "a@example.com", pw, "email"},
-		{"too long", long + "@" + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + "." + strings.Repeat("d", 60) + "." + strings.Repeat("e", 10) + ".com", pw, "email"},
-		{"leading dot", ".alice@example.com", pw, "email"},
-		{"quoted", `"alice"@example.com`, pw, "email"},
-		{"password short", newEmail(), "1234567", "password"},
-		{"password empty", newEmail(), "", "password"},
-		{"password too long", newEmail(), strings.Repeat("p", 1025), "password"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			resp := e.wantCode(req{query: signupQ, vars: map[string]any{"e": c.email, "p": c.password}}, "BAD_USER_INPUT")
-			if got := resp.Errors[0].Extensions["field"]; got != c.field {
-				t.Errorf("field = %v, want %s", got, c.field)
-			}
-			if string(resp.Data["signup"]) != "" && string(resp.Data["signup"]) != "null" {
-				t.Errorf("data despite error: %s", resp.Data["signup"])
-			}
-		})
-	}
-	t.Run("password limits are inclusive and never truncated", func(t *testing.T) {
-		email := newEmail()
-		long := strings.Repeat("é", 1024) // 1024 characters, 2048 bytes
-		e.signup(email, long)
-		e.login(email, long)
-		e.wantCode(req{query: loginQ, vars: map[string]any{"e": email, "p": long[:len(long)-2] + "e"}}, "INVALID_CREDENTIALS")
-		e.signup(newEmail(), "12345678")
-	})
-	t.Run("254 characters is accepted", func(t *testing.T) {
-		email := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".com"
-		if len(email) != 254 {
-			t.Fatalf("len %d", len(email))
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db)
+		long := strings.Repeat("a", 64)
+		cases := []struct {
+			name, email, password, field string
+		}{
+			{"empty email", "", pw, "email"},
+			{"no at", "alice.example.com", pw, "email"},
+			{"no domain dot", "alice@localhost", pw, "email"},
+			{"display name", "Alice <alice@example.com>", pw, "email"},
+			{"angle brackets", "<alice@example.com>", pw, "email"},
+			{"inner space", "ali ce@example.com", pw, "email"},
+			{"control char", "ali\x01ce@example.com", pw, "email"},
+			{"two ats", "a@b@example.com", pw, "email"},
+			{"local too long", long + "a@example.com", pw, "email"},
+			{"too long", long + "@" + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + "." + strings.Repeat("d", 60) + "." + strings.Repeat("e", 10) + ".com", pw, "email"},
+			{"leading dot", ".alice@example.com", pw, "email"},
+			{"quoted", `"alice"@example.com`, pw, "email"},
+			{"password short", newEmail(), "1234567", "password"},
+			{"password empty", newEmail(), "", "password"},
+			{"password too long", newEmail(), strings.Repeat("p", 1025), "password"},
 		}
-		e.signup(email, pw)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				resp := e.wantCode(req{query: signupQ, vars: map[string]any{"e": c.email, "p": c.password}}, "BAD_USER_INPUT")
+				if got := resp.Errors[0].Extensions["field"]; got != c.field {
+					t.Errorf("field = %v, want %s", got, c.field)
+				}
+				if string(resp.Data["signup"]) != "" && string(resp.Data["signup"]) != "null" {
+					t.Errorf("data despite error: %s", resp.Data["signup"])
+				}
+			})
+		}
+		t.Run("password limits are inclusive and never truncated", func(t *testing.T) {
+			email := newEmail()
+			long := strings.Repeat("é", 1024) // 1024 characters, 2048 bytes
+			e.signup(email, long)
+			e.login(email, long)
+			e.wantCode(req{query: loginQ, vars: map[string]any{"e": email, "p": long[:len(long)-2] + "e"}}, "INVALID_CREDENTIALS")
+			e.signup(newEmail(), "12345678")
+		})
+		t.Run("254 characters is accepted", func(t *testing.T) {
+			email := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 57) + ".com"
+			if len(email) != 254 {
+				t.Fatalf("len %d", len(email))
+			}
+			e.signup(email, pw)
+		})
 	})
 }
 

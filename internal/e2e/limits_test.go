@@ -43,43 +43,47 @@ func codesByAlias(t *testing.T, resp *response, n int) []string {
 }
 
 func TestAliasedLoginsCountAsAttempts(t *testing.T) {
-	e := start(t, storetest.SQLite(t), "AUTHQL_RATE_LIMIT=on")
-	email := newEmail()
-	e.signup(email, pw)
-	resp := e.do(req{query: aliasedLogins(60, email, "wrong password")})
-	codes := codesByAlias(t, resp, 60)
-	for i, c := range codes {
-		want := "INVALID_CREDENTIALS"
-		if i >= 10 {
-			want = "RATE_LIMITED"
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db, "AUTHQL_RATE_LIMIT=on")
+		email := newEmail()
+		e.signup(email, pw)
+		resp := e.do(req{query: aliasedLogins(60, email, "wrong password")})
+		codes := codesByAlias(t, resp, 60)
+		for i, c := range codes {
+			want := "INVALID_CREDENTIALS"
+			if i >= 10 {
+				want = "RATE_LIMITED"
+			}
+			if c != want {
+				t.Fatalf("attempt %d: %q, want %s (all: %v)", i+1, c, want, codes)
+			}
 		}
-		if c != want {
-			t.Fatalf("attempt %d: %q, want %s (all: %v)", i+1, c, want, codes)
-		}
-	}
-	// Locked for this account and address, even with the right password ...
-	e.wantCode(req{query: loginQ, vars: map[string]any{"e": email, "p": pw}}, "RATE_LIMITED")
-	// ... but not for other accounts.
-	other := newEmail()
-	e.signup(other, pw)
-	e.login(other, pw)
+		// Locked for this account and address, even with the right password ...
+		e.wantCode(req{query: loginQ, vars: map[string]any{"e": email, "p": pw}}, "RATE_LIMITED")
+		// ... but not for other accounts.
+		other := newEmail()
+		e.signup(other, pw)
+		e.login(other, pw)
+	})
 }
 
 func TestMistypesDoNotLockOut(t *testing.T) {
-	e := start(t, storetest.SQLite(t), "AUTHQL_RATE_LIMIT=on")
-	email := newEmail()
-	e.signup(email, pw)
-	wrong := req{query: loginQ, vars: map[string]any{"e": email, "p": "wrong password"}}
-	for range 3 {
-		e.wantCode(wrong, "INVALID_CREDENTIALS")
-	}
-	e.login(email, pw) // a success is not counted
-	for i := range 7 {
-		if code := e.do(wrong).code(); code != "INVALID_CREDENTIALS" {
-			t.Fatalf("failure %d: %s", 4+i, code)
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db, "AUTHQL_RATE_LIMIT=on")
+		email := newEmail()
+		e.signup(email, pw)
+		wrong := req{query: loginQ, vars: map[string]any{"e": email, "p": "wrong password"}}
+		for range 3 {
+			e.wantCode(wrong, "INVALID_CREDENTIALS")
 		}
-	}
-	e.wantCode(wrong, "RATE_LIMITED") // the 11th failure in the window
+		e.login(email, pw) // a success is not counted
+		for i := range 7 {
+			if code := e.do(wrong).code(); code != "INVALID_CREDENTIALS" {
+				t.Fatalf("failure %d: %s", 4+i, code)
+			}
+		}
+		e.wantCode(wrong, "RATE_LIMITED") // the 11th failure in the window
+	})
 }
 
 func TestClientAddressAndProxies(t *testing.T) {

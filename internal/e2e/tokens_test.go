@@ -91,110 +91,114 @@ func TestAccessTokenShape(t *testing.T) {
 }
 
 func TestAccessTokenRefusals(t *testing.T) {
-	e := start(t, storetest.SQLite(t))
-	s := e.signup(newEmail(), pw)
-	good := claimsOf(t, s.AccessToken)
-	kid, _ := func() (string, error) {
-		tok, _, err := jwt.NewParser().ParseUnverified(s.AccessToken, jwt.MapClaims{})
-		return tok.Header["kid"].(string), err
-	}()
-	with := func(k string, v any) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for key, val := range good {
-			c[key] = val
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db)
+		s := e.signup(newEmail(), pw)
+		good := claimsOf(t, s.AccessToken)
+		kid, _ := func() (string, error) {
+			tok, _, err := jwt.NewParser().ParseUnverified(s.AccessToken, jwt.MapClaims{})
+			return tok.Header["kid"].(string), err
+		}()
+		with := func(k string, v any) jwt.MapClaims {
+			c := jwt.MapClaims{}
+			for key, val := range good {
+				c[key] = val
+			}
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+			return c
 		}
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
+		secret := []byte(testSecret)
+		none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		cases := map[string]string{
+			"malformed":           "abc.def",
+			"alg none":            none,
+			"tampered payload":    tamper(s.AccessToken),
+			"wrong key":           forge(t, []byte("another-secret-another-secret-0123456789"), "at+jwt", good, kid),
+			"expired":             forge(t, secret, "at+jwt", with("exp", time.Now().Add(-time.Second).Unix()), kid),
+			"expires this second": forge(t, secret, "at+jwt", with("exp", time.Now().Unix()), kid),
+			"no exp":              forge(t, secret, "at+jwt", with("exp", nil), kid),
+			"wrong issuer":        forge(t, secret, "at+jwt", with("iss", "someone-else"), kid),
+			"wrong audience":      forge(t, secret, "at+jwt", with("aud", []string{"another-app"}), kid),
+			"wrong typ":           forge(t, secret, "JWT", good, kid),
+			"unknown kid":         forge(t, secret, "at+jwt", good, "other-kid"),
+			"unknown session":     forge(t, secret, "at+jwt", with("sid", "00000000-0000-0000-0000-000000000000"), kid),
+			"sub of another user": forge(t, secret, "at+jwt", with("sub", "someone"), kid),
+			"refresh token":       s.refresh(),
 		}
-		return c
-	}
-	secret := []byte(testSecret)
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
-	cases := map[string]string{
-		"malformed":           "abc.def",
-		"alg none":            none,
-		"tampered payload":    tamper(s.AccessToken),
-		"wrong key":           forge(t, []byte("another-secret-another-secret-0123456789"), "at+jwt", good, kid),
-		"expired":             forge(t, secret, "at+jwt", with("exp", time.Now().Add(-time.Second).Unix()), kid),
-		"expires this second": forge(t, secret, "at+jwt", with("exp", time.Now().Unix()), kid),
-		"no exp":              forge(t, secret, "at+jwt", with("exp", nil), kid),
-		"wrong issuer":        forge(t, secret, "at+jwt", with("iss", "someone-else"), kid),
-		"wrong audience":      forge(t, secret, "at+jwt", with("aud", []string{"another-app"}), kid),
-		"wrong typ":           forge(t, secret, "JWT", good, kid),
-		"unknown kid":         forge(t, secret, "at+jwt", good, "other-kid"),
-		"unknown session":     forge(t, secret, "at+jwt", with("sid", "00000000-0000-0000-0000-000000000000"), kid),
-		"sub of another user": forge(t, secret, "at+jwt", with("sub", "someone"), kid),
-		"refresh token":       s.refresh(),
-	}
-	for name, tok := range cases {
-		t.Run(name, func(t *testing.T) {
-			if _, code := e.me(tok); code != "UNAUTHENTICATED" {
-				t.Fatalf("got %q", code)
+		for name, tok := range cases {
+			t.Run(name, func(t *testing.T) {
+				if _, code := e.me(tok); code != "UNAUTHENTICATED" {
+					t.Fatalf("got %q", code)
+				}
+			})
+		}
+		t.Run("missing header", func(t *testing.T) {
+			e.wantCode(req{query: meQ}, "UNAUTHENTICATED")
+		})
+		t.Run("other scheme", func(t *testing.T) {
+			e.wantCode(req{query: meQ, headers: map[string]string{"Authorization": "Basic " + s.AccessToken}}, "UNAUTHENTICATED")
+		})
+		t.Run("scheme is case-insensitive", func(t *testing.T) {
+			resp := e.do(req{query: meQ, headers: map[string]string{"Authorization": "bearer " + s.AccessToken}})
+			if resp.code() != "" {
+				t.Fatalf("%s", resp.Raw)
 			}
 		})
-	}
-	t.Run("missing header", func(t *testing.T) {
-		e.wantCode(req{query: meQ}, "UNAUTHENTICATED")
-	})
-	t.Run("other scheme", func(t *testing.T) {
-		e.wantCode(req{query: meQ, headers: map[string]string{"Authorization": "Basic " + s.AccessToken}}, "UNAUTHENTICATED")
-	})
-	t.Run("scheme is case-insensitive", func(t *testing.T) {
-		resp := e.do(req{query: meQ, headers: map[string]string{"Authorization": "bearer " + s.AccessToken}})
-		if resp.code() != "" {
-			t.Fatalf("%s", resp.Raw)
-		}
-	})
-	t.Run("a valid forged control passes", func(t *testing.T) {
-		// Proves the cases above fail for their stated reason, not the signature.
-		if _, code := e.me(forge(t, secret, "at+jwt", good, kid)); code != "" {
-			t.Fatalf("control refused: %s", code)
-		}
+		t.Run("a valid forged control passes", func(t *testing.T) {
+			// Proves the cases above fail for their stated reason, not the signature.
+			if _, code := e.me(forge(t, secret, "at+jwt", good, kid)); code != "" {
+				t.Fatalf("control refused: %s", code)
+			}
+		})
 	})
 }
 
 func TestRefreshTokenRefusals(t *testing.T) {
-	e := start(t, storetest.SQLite(t))
-	s := e.signup(newEmail(), pw)
-	good := claimsOf(t, s.refresh())
-	with := func(k string, v any) jwt.MapClaims {
-		c := jwt.MapClaims{}
-		for key, val := range good {
-			c[key] = val
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db)
+		s := e.signup(newEmail(), pw)
+		good := claimsOf(t, s.refresh())
+		with := func(k string, v any) jwt.MapClaims {
+			c := jwt.MapClaims{}
+			for key, val := range good {
+				c[key] = val
+			}
+			c[k] = v
+			return c
 		}
-		c[k] = v
-		return c
-	}
-	secret := []byte(testSecret)
-	typ := "refresh+jwt"
-	cases := map[string]string{
-		"malformed":          "garbage",
-		"tampered":           tamper(s.refresh()),
-		"wrong key":          forge(t, []byte("another-secret-another-secret-0123456789"), typ, good, ""),
-		"expired":            forge(t, secret, typ, with("exp", time.Now().Add(-time.Minute).Unix()), ""),
-		"unknown jti":        forge(t, secret, typ, with("jti", "00000000-0000-0000-0000-000000000000"), ""),
-		"other iat (hash)":   forge(t, secret, typ, with("iat", time.Now().Add(-time.Hour).Unix()), ""),
-		"access token":       s.AccessToken,
-		"wrong typ":          forge(t, secret, "at+jwt", good, ""),
-		"wrong issuer":       forge(t, secret, typ, with("iss", "else"), ""),
-		"empty":              "",
-		"session of another": forge(t, secret, typ, with("sub", "x"), ""),
-	}
-	for name, tok := range cases {
-		t.Run(name, func(t *testing.T) {
-			if _, resp := e.refresh(tok); resp.code() != "INVALID_REFRESH_TOKEN" {
-				t.Fatalf("got %s", resp.Raw)
+		secret := []byte(testSecret)
+		typ := "refresh+jwt"
+		cases := map[string]string{
+			"malformed":          "garbage",
+			"tampered":           tamper(s.refresh()),
+			"wrong key":          forge(t, []byte("another-secret-another-secret-0123456789"), typ, good, ""),
+			"expired":            forge(t, secret, typ, with("exp", time.Now().Add(-time.Minute).Unix()), ""),
+			"unknown jti":        forge(t, secret, typ, with("jti", "00000000-0000-0000-0000-000000000000"), ""),
+			"other iat (hash)":   forge(t, secret, typ, with("iat", time.Now().Add(-time.Hour).Unix()), ""),
+			"access token":       s.AccessToken,
+			"wrong typ":          forge(t, secret, "at+jwt", good, ""),
+			"wrong issuer":       forge(t, secret, typ, with("iss", "else"), ""),
+			"empty":              "",
+			"session of another": forge(t, secret, typ, with("sub", "x"), ""),
+		}
+		for name, tok := range cases {
+			t.Run(name, func(t *testing.T) {
+				if _, resp := e.refresh(tok); resp.code() != "INVALID_REFRESH_TOKEN" {
+					t.Fatalf("got %s", resp.Raw)
+				}
+			})
+		}
+		t.Run("omitted without cookie mode", func(t *testing.T) {
+			e.wantCode(req{query: `mutation { refreshToken { accessToken } }`}, "INVALID_REFRESH_TOKEN")
+		})
+		t.Run("none of that hurt the session", func(t *testing.T) {
+			if _, resp := e.refresh(s.refresh()); resp.code() != "" {
+				t.Fatalf("%s", resp.Raw)
 			}
 		})
-	}
-	t.Run("omitted without cookie mode", func(t *testing.T) {
-		e.wantCode(req{query: `mutation { refreshToken { accessToken } }`}, "INVALID_REFRESH_TOKEN")
-	})
-	t.Run("none of that hurt the session", func(t *testing.T) {
-		if _, resp := e.refresh(s.refresh()); resp.code() != "" {
-			t.Fatalf("%s", resp.Raw)
-		}
 	})
 }
