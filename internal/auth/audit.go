@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/models"
 )
@@ -160,5 +158,3 @@ func (s *Service) pruneOnce(ctx context.Context, retention time.Duration) {
 		}
 	}
 }
-
-func jwtDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }

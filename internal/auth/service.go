@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/ratelimit"
 	"github.com/authql/authql/internal/store"
@@ -222,7 +224,7 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	return s.payload(u.ID, u, sess, refresh, row.ExpiresAt)
+	return s.payload(sess, u, refresh, row.ExpiresAt)
 }
 
 // signRefresh signs claims and returns the token with the row that stores its hash.
@@ -237,8 +239,10 @@ func (s *Service) signRefresh(c token.RefreshClaims, parent *string) (string, *m
 	}, nil
 }
 
-func (s *Service) payload(userID string, u *models.User, sess *models.Session, refresh string, refreshExp time.Time) (*Payload, error) {
-	access, exp, err := s.tokens.IssueAccess(userID, sess.ID, sess.ExpiresAt)
+// payload answers a token pair of the session: the refresh token given and a
+// new access token. u is the user when the operation has it loaded already.
+func (s *Service) payload(sess *models.Session, u *models.User, refresh string, refreshExp time.Time) (*Payload, error) {
+	access, exp, err := s.tokens.IssueAccess(sess.UserID, sess.ID, sess.ExpiresAt)
 	if err != nil {
 		return nil, s.fail(err)
 	}
@@ -246,7 +250,7 @@ func (s *Service) payload(userID string, u *models.User, sess *models.Session, r
 		AccessToken: access, RefreshToken: &refresh, TokenType: "Bearer",
 		ExpiresIn:            int(exp.Sub(s.now()).Round(time.Second) / time.Second),
 		AccessTokenExpiresAt: exp.UTC(), RefreshTokenExpiresAt: refreshExp.UTC(),
-		UserID: userID, User: u,
+		UserID: sess.UserID, User: u,
 	}, nil
 }
 
@@ -328,7 +332,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", sess.ID, "user", sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}
-	return s.payload(sess.UserID, nil, sess, refresh, refreshExp)
+	return s.payload(sess, nil, refresh, refreshExp)
 }
 
 // rotate consumes the current token of a locked session and issues its successor.
@@ -358,7 +362,7 @@ func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Ses
 func (s *Service) rederive(sess *models.Session, current *models.RefreshToken) (string, time.Time, error) {
 	claims := token.RefreshClaims{
 		Subject: sess.UserID, SessionID: sess.ID, ID: current.ID,
-		IssuedAt: jwtDate(current.IssuedAt), ExpiresAt: jwtDate(current.ExpiresAt),
+		IssuedAt: jwt.NewNumericDate(current.IssuedAt), ExpiresAt: jwt.NewNumericDate(current.ExpiresAt),
 	}
 	raw, err := s.tokens.SignRefresh(claims)
 	if err != nil {
@@ -486,7 +490,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		return nil, s.fail(err)
 	}
 	u.PasswordHash = hash
-	return s.payload(u.ID, u, sess, refresh, refreshExp)
+	return s.payload(sess, u, refresh, refreshExp)
 }
 
 // Authenticate verifies an access token and that its session is still live:
