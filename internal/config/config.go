@@ -103,10 +103,10 @@ var settings = []setting{
 	{"AUTHQL_SHUTDOWN_GRACE", "15s", "how long SIGTERM waits for requests in flight"},
 	{"AUTHQL_RATE_LIMIT_LOGIN", "10/15m", "failed logins per (account, client IP)"},
 	{"AUTHQL_RATE_LIMIT_LOGIN_IP", "100/15m", "failed logins per client IP"},
-	{"AUTHQL_RATE_LIMIT_SIGNUP", "20/1h", "signups per client IP"},
-	{"AUTHQL_RATE_LIMIT_REFRESH", "300/5m", "refreshes per client IP"},
+	{"AUTHQL_RATE_LIMIT_SIGNUP", "60/1h", "signups per client IP"},
+	{"AUTHQL_RATE_LIMIT_REFRESH", "600/5m", "refreshes per client IP"},
 	{"AUTHQL_RATE_LIMIT_CHANGE_PASSWORD", "10/15m", "password changes per account"},
-	{"AUTHQL_HASH_QUEUE_TIMEOUT", "5s", "how long a login waits for a free password hasher"},
+	{"AUTHQL_HASH_QUEUE_TIMEOUT", "20s", "how long a login waits for a free password hasher"},
 	{"AUTHQL_AUDIT_RETENTION", "2160h", "how long audit events are kept"},
 }
 
