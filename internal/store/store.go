@@ -93,30 +93,51 @@ func openSQLite(path string) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
 		return nil, errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
 	}
-	common := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	writer, err := gorm.Open(sqlite.Open(path+common+"&_txlock=immediate"), gormConfig())
+	// WAL is a property of the file, set once by the writer; readers only wait
+	// for locks and never write.
+	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	var writer, reader *gorm.DB
+	err := retryBusy(func() (err error) {
+		writer, err = gorm.Open(sqlite.Open(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"), gormConfig())
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("store: open sqlite: %w", err)
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	wdb, _ := writer.DB()
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
-	// Force the first connection now, so that WAL is set before readers open.
-	if err := wdb.Ping(); err != nil {
+	// The first connection now, so that WAL is set before readers open.
+	if err := retryBusy(wdb.Ping); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	reader, err := gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig())
+	err = retryBusy(func() (err error) {
+		reader, err = gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig())
+		return err
+	})
 	if err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("store: open sqlite: %w", err)
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	rdb, _ := reader.DB()
 	n := 2 * runtime.GOMAXPROCS(0)
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	return &Store{Queries: Queries{db: writer, read: reader}, reader: reader, writer: writer, dialect: "sqlite"}, nil
+}
+
+// retryBusy retries op while SQLite reports the database locked. Opening runs
+// PRAGMA journal_mode, whose exclusive lock busy_timeout does not wait for:
+// another process opening the same file at that moment makes it fail at once.
+func retryBusy(op func() error) error {
+	err := op()
+	for i := 0; i < 250 && err != nil && strings.Contains(err.Error(), "SQLITE_BUSY"); i++ {
+		time.Sleep(20 * time.Millisecond)
+		err = op()
+	}
+	return err
 }
 
 // MySQLDSN turns a mysql:// URL into a go-sql-driver DSN with the parameters
