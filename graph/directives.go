@@ -4,13 +4,25 @@ import (
 	"context"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/authql/authql/internal/auth"
 )
 
 // authDirective implements @auth: the field runs only for a caller with a valid
-// access token of a live session.
+// access token of a live session, and finds that caller with caller(ctx).
 func (r *Resolver) authDirective(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
-	if _, err := r.principal(ctx); err != nil {
+	p, err := r.principal(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return next(ctx)
+	return next(context.WithValue(ctx, principalKey{}, p))
+}
+
+type principalKey struct{}
+
+// caller is the principal @auth proved for this field. A field without @auth
+// gets the zero Principal, whom no query finds: it fails closed.
+func caller(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(auth.Principal)
+	return p
 }

@@ -42,52 +42,28 @@ func (r *mutationResolver) Logout(ctx context.Context, token *string) (bool, err
 }
 
 func (r *mutationResolver) LogoutAll(ctx context.Context) (bool, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return false, err
-	}
-	return clearCookie(ctx, r.Auth.LogoutAll(ctx, client(ctx), p))
+	return clearCookie(ctx, r.Auth.LogoutAll(ctx, client(ctx), caller(ctx)))
 }
 
 func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return false, err
-	}
-	err = r.Auth.RevokeSession(ctx, client(ctx), p, id)
+	err := r.Auth.RevokeSession(ctx, client(ctx), caller(ctx), id)
 	return err == nil, err
 }
 
 func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*auth.Payload, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return deliver(ctx)(r.Auth.ChangePassword(ctx, client(ctx), p, input.CurrentPassword, input.NewPassword))
+	return deliver(ctx)(r.Auth.ChangePassword(ctx, client(ctx), caller(ctx), input.CurrentPassword, input.NewPassword))
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*models.User, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.Auth.User(ctx, p.UserID)
+	return r.Auth.User(ctx, caller(ctx).UserID)
 }
 
 func (r *queryResolver) Sessions(ctx context.Context) ([]*auth.SessionView, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.Auth.Sessions(ctx, p)
+	return r.Auth.Sessions(ctx, caller(ctx))
 }
 
 func (r *queryResolver) MyAuditEvents(ctx context.Context, first *int, after *string) (*model.AuditEventConnection, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return auditConnection(r.Auth.AuditEvents(ctx, p, deref(first, 20), deref(after, "")))
+	return auditConnection(r.Auth.AuditEvents(ctx, caller(ctx), deref(first, 20), deref(after, "")))
 }
 
 func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
