@@ -63,9 +63,35 @@
     });
   }
 
+  // What a newcomer runs first: an account, then who the token says they are.
+  var defaultQuery = [
+    '# 1. Sign up (or log in) and copy the accessToken.',
+    '# 2. In Headers below: {"Authorization": "Bearer <accessToken>"}',
+    '# 3. Run Me.',
+    '',
+    'mutation Signup {',
+    '  signup(input: {email: "ada@example.com", password: "correct horse battery"}) {',
+    '    accessToken refreshToken expiresIn user { id email }',
+    '  }',
+    '}',
+    '',
+    'mutation Login {',
+    '  login(input: {email: "ada@example.com", password: "correct horse battery"}) {',
+    '    accessToken refreshToken expiresIn',
+    '  }',
+    '}',
+    '',
+    'query Me {',
+    '  me { id email createdAt }',
+    '  sessions { id userAgent ipAddress current lastUsedAt }',
+    '}',
+    ''
+  ].join('\n');
+
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
+      defaultQuery: defaultQuery,
       isHeadersEditorEnabled: true,
       shouldPersistHeaders: false,
       defaultEditorToolsVisibility: 'headers'
