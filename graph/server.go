@@ -8,7 +8,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -28,15 +27,14 @@ type Options struct {
 }
 
 // NewServer builds the gqlgen server: POST with JSON (the only way to run a
-// mutation) and GET for queries; no form or multipart transports, which is what
-// keeps cross-site forms from running mutations.
+// mutation) and GET for queries (httpTransport); no form or multipart
+// transports, which is what keeps cross-site forms from running mutations.
 func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	r := &Resolver{Auth: svc}
 	cfg := Config{Resolvers: r}
 	cfg.Directives.Auth = r.authDirective
 	srv := handler.New(NewExecutableSchema(cfg))
-	srv.AddTransport(transport.POST{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(httpTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.TokenLimit)
 	if opts.Introspection {

@@ -4,11 +4,8 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -18,10 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/parser"
-
+	"github.com/authql/authql/graph"
 	"github.com/authql/authql/internal/playground"
 	"github.com/authql/authql/internal/reqctx"
 )
@@ -73,7 +67,7 @@ func (h *handler) graphql() http.Handler {
 		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
 		foreign := h.cors(w, r)
 		if r.Header.Get("Upgrade") != "" {
-			graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "protocol upgrades (websockets) are not supported")
+			graph.WriteError(w, http.StatusBadRequest, graph.CodeBadRequest, "protocol upgrades (websockets) are not supported")
 			return
 		}
 		switch r.Method {
@@ -81,23 +75,23 @@ func (h *handler) graphql() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		case http.MethodGet:
-			if !checkGET(w, r) {
-				return
-			}
 		case http.MethodPost:
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 			if err != nil || mt != "application/json" {
 				// JSON is what a cross-site form or a "simple" request cannot send
 				// without a CORS preflight: this is the CSRF defence.
-				graphQLError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "POST /graphql requires Content-Type: application/json")
+				graph.WriteError(w, http.StatusUnsupportedMediaType, graph.CodeBadRequest, "POST /graphql requires Content-Type: application/json")
 				return
 			}
-			if !h.readBody(w, r) {
+			if r.ContentLength > h.o.MaxBodyBytes {
+				graph.WriteError(w, http.StatusRequestEntityTooLarge, graph.CodeRequestTooLarge, "the request body is too large")
 				return
 			}
+			// The transport answers 413 when a body without a length runs over.
+			r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
 		default:
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			graphQLError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "use POST (or GET for queries)")
+			graph.WriteError(w, http.StatusMethodNotAllowed, graph.CodeBadRequest, "use POST (or GET for queries)")
 			return
 		}
 		req := &reqctx.Request{
@@ -114,63 +108,6 @@ func (h *handler) graphql() http.Handler {
 		}
 		h.o.GraphQL.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req, w)))
 	})
-}
-
-// checkGET refuses, with a coded GraphQL error, what the GET transport would
-// refuse with a bare message: a malformed query string, variables or
-// extensions that are not JSON objects, and any operation but a query.
-func checkGET(w http.ResponseWriter, r *http.Request) bool {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "the query string is malformed")
-		return false
-	}
-	for _, name := range []string{"variables", "extensions"} {
-		var obj map[string]any
-		if v := q.Get(name); v != "" && json.Unmarshal([]byte(v), &obj) != nil {
-			graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", name+" must be a JSON object")
-			return false
-		}
-	}
-	// A query that does not parse is left to the executor, which reports it
-	// with its own code.
-	if doc, err := parser.ParseQuery(&ast.Source{Input: q.Get("query")}); err == nil {
-		if op := doc.Operations.ForName(q.Get("operationName")); op != nil && op.Operation != ast.Query {
-			w.Header().Set("Allow", "POST")
-			graphQLError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "GET runs queries only: send mutations with POST")
-			return false
-		}
-	}
-	return true
-}
-
-// readBody reads the whole body within the limit, answering 413 past it. Reading
-// it here, rather than letting the transport fail midway, is what makes the
-// answer a clear 413 and not a generic 400.
-func (h *handler) readBody(w http.ResponseWriter, r *http.Request) bool {
-	if r.ContentLength > h.o.MaxBodyBytes {
-		graphQLError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "request body exceeds "+strconv.FormatInt(h.o.MaxBodyBytes, 10)+" bytes")
-		return false
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		graphQLError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "request body exceeds "+strconv.FormatInt(h.o.MaxBodyBytes, 10)+" bytes")
-		return false
-	case err != nil:
-		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "could not read the request body")
-		return false
-	}
-	// Checked here because the transport's own message would echo the body,
-	// passwords and all, to the client and the logs.
-	var params graphql.RawParams
-	if err := json.Unmarshal(body, &params); err != nil {
-		graphQLError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body is not a JSON GraphQL request ({\"query\": ..., \"variables\": {...}})")
-		return false
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return true
 }
 
 // cors grants CORS with credentials to the configured origins only, and
@@ -274,7 +211,7 @@ func (h *handler) recover(next http.Handler) http.Handler {
 					panic(p)
 				}
 				h.o.Log.ErrorContext(r.Context(), "panic in handler", "panic", p, "path", r.URL.Path)
-				graphQLError(w, http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "internal server error")
+				graph.WriteError(w, http.StatusInternalServerError, graph.CodeInternal, "internal server error")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -317,12 +254,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// graphQLError answers an HTTP-level refusal in the shape of a GraphQL response.
-func graphQLError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
-		"data":   nil,
-	})
 }
