@@ -38,11 +38,11 @@ var (
 	ErrUnavailable = errors.New("store: database unavailable")
 )
 
-// Store is an open database.
+// Store is an open database. Its Queries run on the pools: writes on db,
+// reads that need not see the caller's own transaction on read (SQLite's read
+// pool; on MySQL the same pool as writes).
 type Store struct {
-	Queries          // reads and writes outside a transaction
-	reader  *gorm.DB // SQLite: the read pool; MySQL: the same pool as writes
-	writer  *gorm.DB
+	Queries
 	dialect string
 }
 
@@ -125,7 +125,7 @@ func openSQLite(path string) (*Store, error) {
 	n := 2 * runtime.GOMAXPROCS(0)
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{Queries: Queries{db: writer, read: reader}, reader: reader, writer: writer, dialect: "sqlite"}, nil
+	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite"}, nil
 }
 
 // retryBusy retries op while SQLite reports the database locked. Opening runs
@@ -198,7 +198,7 @@ func openMySQL(rawURL string) (*Store, error) {
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	return &Store{Queries: Queries{db: db, read: db}, reader: db, writer: db, dialect: "mysql"}, nil
+	return &Store{Queries: Queries{db: db, read: db}, dialect: "mysql"}, nil
 }
 
 var tables = []any{&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{}}
@@ -209,9 +209,9 @@ var tables = []any{&models.User{}, &models.Session{}, &models.RefreshToken{}, &m
 // named lock serialises the migrators.
 func (s *Store) migrate(ctx context.Context) error {
 	if s.dialect == "sqlite" {
-		return s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(tables...) })
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(tables...) })
 	}
-	sqlDB, err := s.writer.DB()
+	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return errors.New("another instance held the migration lock for 60s")
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK('authql_migrate')") //nolint:errcheck // released with the connection anyway
-	return s.writer.WithContext(ctx).AutoMigrate(tables...)
+	return s.db.WithContext(ctx).AutoMigrate(tables...)
 }
 
 // Ping reports whether the database answers.
@@ -236,7 +236,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var one int
-	if err := s.reader.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+	if err := s.read.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
 		return classify(err)
 	}
 	return nil
@@ -245,11 +245,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes every pool.
 func (s *Store) Close() error {
 	var errs []error
-	for _, g := range []*gorm.DB{s.writer, s.reader} {
+	for _, g := range []*gorm.DB{s.db, s.read} {
 		if db, err := g.DB(); err == nil {
 			errs = append(errs, db.Close())
 		}
-		if s.writer == s.reader {
+		if s.db == s.read {
 			break
 		}
 	}
@@ -263,7 +263,7 @@ func (s *Store) Close() error {
 func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
-		err = s.writer.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			return fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql"})
 		})
 		if !isDeadlock(err) {
