@@ -18,18 +18,17 @@ type Resolver struct {
 
 // client is what the HTTP layer learned of the caller's client.
 func client(ctx context.Context) auth.Client {
-	r := reqctx.From(ctx)
-	return auth.Client{IP: r.ClientIP, UserAgent: r.UserAgent}
+	return reqctx.From(ctx).Client
 }
 
 // principal is the caller proven by the access token, checked once per request.
 func (r *Resolver) principal(ctx context.Context) (auth.Principal, error) {
 	req := reqctx.From(ctx)
-	p, err := req.Memo(func() (any, error) { return r.Auth.Authenticate(ctx, req.Bearer) })
+	p, err := req.Memo(func() (*auth.Principal, error) { return r.Auth.Authenticate(ctx, req.Bearer) })
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	return *p.(*auth.Principal), nil
+	return *p, nil
 }
 
 // deliver hands out a token pair. In cookie mode the refresh token goes into

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/authql/authql/internal/auth"
 )
 
 // CookieName is the refresh cookie. The __Host- prefix makes browsers insist on
@@ -17,8 +19,8 @@ const CookieName = "__Host-authql_refresh"
 
 // Request is the per-request state.
 type Request struct {
-	ClientIP  string
-	UserAgent string
+	// Client is the caller's address (as the trusted proxies tell it) and user agent.
+	Client auth.Client
 	// Bearer is the access token of the Authorization header, if any.
 	Bearer string
 	// RefreshCookie is the refresh token cookie, if any.
@@ -28,10 +30,10 @@ type Request struct {
 	// CookieMode says refresh tokens travel as a cookie.
 	CookieMode bool
 
-	w    http.ResponseWriter
-	once sync.Once
-	auth any
-	err  error
+	w         http.ResponseWriter
+	once      sync.Once
+	principal *auth.Principal
+	err       error
 }
 
 type ctxKey struct{}
@@ -52,9 +54,9 @@ func From(ctx context.Context) *Request {
 
 // Memo runs authenticate at most once per request and keeps its answer: every
 // @auth field of one request shares one token check.
-func (r *Request) Memo(authenticate func() (any, error)) (any, error) {
-	r.once.Do(func() { r.auth, r.err = authenticate() })
-	return r.auth, r.err
+func (r *Request) Memo(authenticate func() (*auth.Principal, error)) (*auth.Principal, error) {
+	r.once.Do(func() { r.principal, r.err = authenticate() })
+	return r.principal, r.err
 }
 
 // SetRefreshCookie sets (or, with an empty value, clears) the refresh cookie.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/graph"
+	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/playground"
 	"github.com/authql/authql/internal/reqctx"
 )
@@ -95,8 +96,7 @@ func (h *handler) graphql() http.Handler {
 			return
 		}
 		req := &reqctx.Request{
-			ClientIP:      clientIP(r, h.o.Trusted),
-			UserAgent:     r.UserAgent(),
+			Client:        auth.Client{IP: clientIP(r, h.o.Trusted), UserAgent: r.UserAgent()},
 			Bearer:        bearer(r),
 			CookieMode:    h.o.CookieMode,
 			ForeignOrigin: foreign,
