@@ -1,7 +1,7 @@
 // Package reqctx carries what the HTTP layer learned about a request (client
 // address, credentials, cookie mode) to the GraphQL layer, and lets resolvers set
-// the refresh cookie on the response. It sits between server and graph so that
-// neither imports the other.
+// the refresh cookie on the response. It keeps the resolvers free of
+// net/http requests: they read one struct, whatever the transport.
 package reqctx
 
 import (
