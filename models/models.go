@@ -7,11 +7,16 @@ import "time"
 // User is an account. Email is stored trimmed and lower-cased, which makes the
 // unique index a case-insensitive one on every engine.
 type User struct {
-	ID           string    `gorm:"primaryKey;type:varchar(36)"`
-	Email        string    `gorm:"type:varchar(254);not null;uniqueIndex:idx_users_email"`
-	PasswordHash string    `gorm:"type:varchar(255);not null" json:"-"`
-	CreatedAt    time.Time `gorm:"not null"`
-	UpdatedAt    time.Time `gorm:"not null"`
+	ID           string `gorm:"primaryKey;type:varchar(36)"`
+	Email        string `gorm:"type:varchar(254);not null;uniqueIndex:idx_users_email"`
+	PasswordHash string `gorm:"type:varchar(255);not null" json:"-"`
+	// CredentialsVersion counts password changes. A session is only created, or
+	// a password only changed, while it still equals the version whose password
+	// was verified: a login that checked the old password cannot outlive the
+	// change. Rows older than the column start at 0.
+	CredentialsVersion uint64    `gorm:"not null;default:0" json:"-"`
+	CreatedAt          time.Time `gorm:"not null"`
+	UpdatedAt          time.Time `gorm:"not null"`
 }
 
 // Session is one login: the family of refresh tokens that rotate from it. Its

@@ -44,23 +44,37 @@ type Event struct {
 	Detail string
 }
 
-// audit records e, in the caller's transaction when q is not nil. A failure to
-// record is logged: it must not turn a good login into an error, nor an error
-// into another error.
-func (s *Service) audit(ctx context.Context, q *store.Queries, e Event) {
-	row := &models.AuditEvent{
+// The audit trail and transactions. An event that records a change of state
+// (signup, login, refresh, refresh_token_reuse, logout, logout_all,
+// session_revoked, password_changed) is written by audit, in the transaction
+// that makes the change: the change and its row commit together or not at
+// all, so the trail never shows a rotation or a revocation that did not
+// happen, nor misses one that did, and a failure to write the row fails the
+// operation. An event that records a refusal (login_failed,
+// password_change_failed, rate_limited) has no change to be atomic with: it is
+// written by auditBestEffort, outside any transaction, after the fact; a
+// failure to write it is logged and never changes the answer.
+
+// audit records e in the transaction of q.
+func (s *Service) audit(ctx context.Context, q *store.Queries, e Event) error {
+	return q.InsertAuditEvent(ctx, s.auditRow(e))
+}
+
+// auditBestEffort records a refusal on its own, logging a failure to.
+func (s *Service) auditBestEffort(ctx context.Context, e Event) {
+	if err := s.store.InsertAuditEvent(ctx, s.auditRow(e)); err != nil {
+		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "err", err)
+	}
+	if e.Type == EventRateLimited {
+		s.log.WarnContext(ctx, "security event", "type", e.Type, "detail", e.Detail, "ip", e.Client.IP)
+	}
+}
+
+func (s *Service) auditRow(e Event) *models.AuditEvent {
+	return &models.AuditEvent{
 		CreatedAt: s.now(), Type: e.Type,
 		UserID: clip(e.UserID, 36), SessionID: clip(e.SessionID, 36),
 		IPAddress: clip(e.Client.IP, 45), UserAgent: clip(e.Client.UserAgent, 512), Detail: clip(e.Detail, 64),
-	}
-	if q == nil {
-		q = &s.store.Queries
-	}
-	if err := q.InsertAuditEvent(ctx, row); err != nil {
-		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "err", err)
-	}
-	if e.Type == EventRateLimited || e.Type == EventReuseDetected {
-		s.log.WarnContext(ctx, "security event", "type", e.Type, "detail", e.Detail, "ip", e.Client.IP)
 	}
 }
 

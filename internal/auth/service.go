@@ -117,13 +117,11 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	}
 	now := s.now()
 	u := &models.User{ID: token.NewID(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrDuplicate) {
-			return nil, ErrEmailTaken
-		}
-		return nil, s.fail(err)
+	p, err := s.startSession(ctx, c, u, EventSignup, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil, ErrEmailTaken
 	}
-	return s.startSession(ctx, c, u, EventSignup)
+	return p, err
 }
 
 // Login checks credentials and starts a session. Unknown email and wrong
@@ -163,7 +161,28 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	if err != nil {
 		return nil, err
 	}
-	return s.startSession(ctx, c, u, EventLogin)
+	p, err := s.startSession(ctx, c, u, EventLogin, credentialsUnchanged(ctx, u))
+	if errors.Is(err, ErrInvalidCredentials) {
+		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
+	}
+	return p, err
+}
+
+// credentialsUnchanged refuses, in the transaction that creates a login's
+// session, a login whose password was changed after it was read and verified:
+// the change revoked every session it could see, and this one would escape it.
+// The locked read makes the check and the session one step for a change.
+func credentialsUnchanged(ctx context.Context, u *models.User) func(q *store.Queries) error {
+	return func(q *store.Queries) error {
+		v, err := q.LockCredentials(ctx, u.ID)
+		if err != nil {
+			return notFoundAs(err, ErrInvalidCredentials)
+		}
+		if v != u.CredentialsVersion {
+			return ErrInvalidCredentials
+		}
+		return nil
+	}
 }
 
 // checkPassword finds the account of email and checks its password.
@@ -174,14 +193,14 @@ func (s *Service) checkPassword(ctx context.Context, c Client, email, pw string)
 		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
 			return nil, s.fail(err)
 		}
-		s.audit(ctx, nil, Event{Type: EventLoginFailed, Client: c, Detail: "unknown_email"})
+		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, Detail: "unknown_email"})
 		return nil, ErrInvalidCredentials
 	case err != nil:
 		return nil, s.fail(err)
 	}
 	rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 	if errors.Is(err, password.ErrMismatch) {
-		s.audit(ctx, nil, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "wrong_password"})
+		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "wrong_password"})
 		return nil, ErrInvalidCredentials
 	}
 	if err != nil {
@@ -189,9 +208,10 @@ func (s *Service) checkPassword(ctx context.Context, c Client, email, pw string)
 	}
 	if rehash {
 		// Parameters were raised since this hash was made: upgrade it now that
-		// the password is known. Failing to is not the caller's problem.
+		// the password is known, unless a change replaced it meanwhile. Failing
+		// to is not the caller's problem.
 		if h, err := s.hasher.Hash(ctx, pw); err == nil {
-			if err := s.store.SetPasswordHash(ctx, u.ID, h, s.now()); err != nil {
+			if _, err := s.store.RehashPassword(ctx, u.ID, u.PasswordHash, h, s.now()); err != nil {
 				s.log.WarnContext(ctx, "password rehash failed", "err", err)
 			}
 		}
@@ -199,9 +219,11 @@ func (s *Service) checkPassword(ctx context.Context, c Client, email, pw string)
 	return u, nil
 }
 
-// startSession creates a session with its first refresh token and answers the
-// token pair.
-func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event string) (*Payload, error) {
+// startSession creates a session of u with its first refresh token and answers
+// the token pair. In the same transaction it first runs what entitles u to the
+// session: the signup that creates u, or the check that the credentials a
+// login verified are still u's.
+func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event string, entitle func(q *store.Queries) error) (*Payload, error) {
 	now := s.now()
 	sess := &models.Session{
 		ID: token.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
@@ -214,12 +236,16 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 		return nil, s.fail(err)
 	}
 	sess.CurrentTokenID = row.ID
+	// The rows are built once; a transaction that runs again inserts them as
+	// they are, since the attempt before left nothing behind.
 	err = s.store.InTx(ctx, func(q *store.Queries) error {
+		if err := entitle(q); err != nil {
+			return err
+		}
 		if err := q.CreateSession(ctx, sess, row); err != nil {
 			return err
 		}
-		s.audit(ctx, q, Event{Type: event, Client: c, UserID: u.ID, SessionID: sess.ID})
-		return nil
+		return s.audit(ctx, q, Event{Type: event, Client: c, UserID: u.ID, SessionID: sess.ID})
 	})
 	if err != nil {
 		return nil, s.fail(err)
@@ -270,57 +296,8 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		return nil, ErrInvalidRefreshToken
 	}
 	hash := s.tokens.HashRefresh(raw)
-	var (
-		sess       *models.Session
-		refresh    string
-		refreshExp time.Time
-		reused     bool
-	)
-	err = s.store.InTx(ctx, func(q *store.Queries) error {
-		reused = false
-		var err error
-		// The session row is locked first and every rotation of the session
-		// takes the same lock: they run one after another, never interleaved.
-		sess, err = q.SessionByID(ctx, claims.SessionID)
-		if err != nil {
-			return notFoundAs(err, ErrInvalidRefreshToken)
-		}
-		now := s.now()
-		if sess.UserID != claims.Subject || sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return ErrInvalidRefreshToken
-		}
-		presented, err := q.RefreshTokenByID(ctx, claims.ID)
-		if err != nil {
-			return notFoundAs(err, ErrInvalidRefreshToken)
-		}
-		if presented.SessionID != sess.ID || subtle.ConstantTimeCompare([]byte(presented.Hash), []byte(hash)) != 1 {
-			return ErrInvalidRefreshToken
-		}
-		if presented.UsedAt == nil && presented.ID == sess.CurrentTokenID {
-			refresh, refreshExp, err = s.rotate(ctx, q, sess, presented, now)
-			if err == nil {
-				s.audit(ctx, q, Event{Type: EventRefresh, Client: c, UserID: sess.UserID, SessionID: sess.ID})
-			}
-			return err
-		}
-		current, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
-		if err != nil {
-			return err
-		}
-		inGrace := presented.UsedAt != nil && current.UsedAt == nil &&
-			current.ParentID != nil && *current.ParentID == presented.ID &&
-			now.Sub(*presented.UsedAt) <= s.opts.ReuseGrace && now.Before(current.ExpiresAt)
-		if inGrace {
-			refresh, refreshExp, err = s.rederive(sess, current)
-			return err
-		}
-		// Reuse: revoke the whole session, committed even though the caller gets an error.
-		reused = true
-		if _, err := q.RevokeSession(ctx, sess.UserID, sess.ID, ReasonReuse, now); err != nil {
-			return err
-		}
-		s.audit(ctx, q, Event{Type: EventReuseDetected, Client: c, UserID: sess.UserID, SessionID: sess.ID})
-		return nil
+	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
+		return s.refreshTx(ctx, q, c, claims, hash)
 	})
 	if err != nil {
 		if errors.Is(err, ErrInvalidRefreshToken) {
@@ -328,11 +305,82 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		}
 		return nil, s.fail(err)
 	}
-	if reused {
-		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", sess.ID, "user", sess.UserID, "ip", c.IP)
+	if res.outcome == reuseDetected {
+		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.sess.ID, "user", res.sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}
-	return s.payload(sess, nil, refresh, refreshExp)
+	return s.payload(res.sess, nil, res.refresh, res.refreshExp)
+}
+
+// refreshOutcome is what a refresh transaction did.
+type refreshOutcome int
+
+const (
+	rotated       refreshOutcome = iota + 1 // consumed the current token, issued its successor
+	replayed                                // predecessor within the grace window: the current token again
+	reuseDetected                           // any other spent token: the session is revoked
+)
+
+// refreshResult is the outcome of a refresh transaction with what to answer.
+type refreshResult struct {
+	outcome    refreshOutcome
+	sess       *models.Session
+	refresh    string
+	refreshExp time.Time
+}
+
+// refreshTx is one attempt at the refresh transaction. Its result is all it
+// leaves: an attempt the database aborts runs again from the start.
+func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, claims *token.RefreshClaims, hash string) (refreshResult, error) {
+	// The session row is locked first and every rotation of the session takes
+	// the same lock: they run one after another, never interleaved.
+	sess, err := q.SessionByID(ctx, claims.SessionID)
+	if err != nil {
+		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
+	}
+	now := s.now()
+	if sess.UserID != claims.Subject || sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+		return refreshResult{}, ErrInvalidRefreshToken
+	}
+	presented, err := q.RefreshTokenByID(ctx, claims.ID)
+	if err != nil {
+		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
+	}
+	if presented.SessionID != sess.ID || subtle.ConstantTimeCompare([]byte(presented.Hash), []byte(hash)) != 1 {
+		return refreshResult{}, ErrInvalidRefreshToken
+	}
+	if presented.UsedAt == nil && presented.ID == sess.CurrentTokenID {
+		refresh, exp, err := s.rotate(ctx, q, sess, presented, now)
+		if err != nil {
+			return refreshResult{}, err
+		}
+		if err := s.audit(ctx, q, Event{Type: EventRefresh, Client: c, UserID: sess.UserID, SessionID: sess.ID}); err != nil {
+			return refreshResult{}, err
+		}
+		return refreshResult{outcome: rotated, sess: sess, refresh: refresh, refreshExp: exp}, nil
+	}
+	current, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
+	if err != nil {
+		return refreshResult{}, err
+	}
+	inGrace := presented.UsedAt != nil && current.UsedAt == nil &&
+		current.ParentID != nil && *current.ParentID == presented.ID &&
+		now.Sub(*presented.UsedAt) <= s.opts.ReuseGrace && now.Before(current.ExpiresAt)
+	if inGrace {
+		refresh, exp, err := s.rederive(sess, current)
+		if err != nil {
+			return refreshResult{}, err
+		}
+		return refreshResult{outcome: replayed, sess: sess, refresh: refresh, refreshExp: exp}, nil
+	}
+	// Reuse: the revocation and its event commit although the caller is refused.
+	if _, err := q.RevokeSession(ctx, sess.UserID, sess.ID, ReasonReuse, now); err != nil {
+		return refreshResult{}, err
+	}
+	if err := s.audit(ctx, q, Event{Type: EventReuseDetected, Client: c, UserID: sess.UserID, SessionID: sess.ID}); err != nil {
+		return refreshResult{}, err
+	}
+	return refreshResult{outcome: reuseDetected, sess: sess}, nil
 }
 
 // rotate consumes the current token of a locked session and issues its successor.
@@ -395,8 +443,7 @@ func (s *Service) LogoutAll(ctx context.Context, c Client, p Principal) error {
 		if _, err := q.RevokeUserSessions(ctx, p.UserID, "", ReasonLogoutAll, now); err != nil {
 			return err
 		}
-		s.audit(ctx, q, Event{Type: EventLogoutAll, Client: c, UserID: p.UserID, SessionID: p.SessionID})
-		return nil
+		return s.audit(ctx, q, Event{Type: EventLogoutAll, Client: c, UserID: p.UserID, SessionID: p.SessionID})
 	}))
 }
 
@@ -411,22 +458,34 @@ func (s *Service) RevokeSession(ctx context.Context, c Client, p Principal, id s
 }
 
 // revoke revokes session id of userID and reports whether the user has such a
-// session (one already revoked counts).
+// session (one already revoked counts). Revoking a revoked session writes
+// nothing, neither the session nor an event: logout is idempotent, and the
+// trail shows each revocation once.
 func (s *Service) revoke(ctx context.Context, c Client, userID, id, event, reason string) (bool, error) {
 	if id == "" || len(id) > 64 {
 		return false, nil
 	}
+	st, err := s.store.SessionStateByID(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, s.fail(err)
+	case st.UserID != userID:
+		return false, nil
+	case st.RevokedAt != nil:
+		return true, nil
+	}
 	now := s.now()
-	var found bool
-	err := s.store.InTx(ctx, func(q *store.Queries) error {
-		var err error
-		if found, err = q.RevokeSession(ctx, userID, id, reason, now); err != nil || !found {
+	err = s.store.InTx(ctx, func(q *store.Queries) error {
+		revoked, err := q.RevokeSession(ctx, userID, id, reason, now)
+		if err != nil || !revoked {
+			// Not revoked: a racing call did it, and wrote its event.
 			return err
 		}
-		s.audit(ctx, q, Event{Type: event, Client: c, UserID: userID, SessionID: id})
-		return nil
+		return s.audit(ctx, q, Event{Type: event, Client: c, UserID: userID, SessionID: id})
 	})
-	return found, s.fail(err)
+	return true, s.fail(err)
 }
 
 // ChangePassword checks the current password, sets the new one, revokes every
@@ -447,7 +506,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	}
 	if _, err := s.hasher.Verify(ctx, current, u.PasswordHash); err != nil {
 		if errors.Is(err, password.ErrMismatch) {
-			s.audit(ctx, nil, Event{Type: EventPasswordChangeFailed, Client: c, UserID: u.ID, SessionID: p.SessionID, Detail: "wrong_password"})
+			s.auditBestEffort(ctx, Event{Type: EventPasswordChangeFailed, Client: c, UserID: u.ID, SessionID: p.SessionID, Detail: "wrong_password"})
 			return nil, ErrInvalidCredentials
 		}
 		return nil, s.fail(err)
@@ -456,41 +515,46 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	var (
-		sess       *models.Session
-		refresh    string
-		refreshExp time.Time
-	)
-	err = s.store.InTx(ctx, func(q *store.Queries) error {
-		var err error
-		if sess, err = q.SessionByID(ctx, p.SessionID); err != nil {
-			return notFoundAs(err, ErrUnauthenticated)
+	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
+		sess, err := q.SessionByID(ctx, p.SessionID)
+		if err != nil {
+			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
 		}
 		now := s.now()
 		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return ErrUnauthenticated
+			return refreshResult{}, ErrUnauthenticated
 		}
-		if err := q.SetPasswordHash(ctx, u.ID, hash, now); err != nil {
-			return err
+		// Only if the password verified above is still the current one: of two
+		// racing changes, the second is refused instead of silently winning.
+		changed, err := q.ChangePassword(ctx, u.ID, u.CredentialsVersion, hash, now)
+		if err != nil {
+			return refreshResult{}, err
+		}
+		if !changed {
+			return refreshResult{}, ErrInvalidCredentials
 		}
 		if _, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now); err != nil {
-			return err
+			return refreshResult{}, err
 		}
 		currentToken, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 		if err != nil {
-			return err
+			return refreshResult{}, err
 		}
-		if refresh, refreshExp, err = s.rotate(ctx, q, sess, currentToken, now); err != nil {
-			return err
+		refresh, exp, err := s.rotate(ctx, q, sess, currentToken, now)
+		if err != nil {
+			return refreshResult{}, err
 		}
-		s.audit(ctx, q, Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID})
-		return nil
+		if err := s.audit(ctx, q, Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID}); err != nil {
+			return refreshResult{}, err
+		}
+		return refreshResult{outcome: rotated, sess: sess, refresh: refresh, refreshExp: exp}, nil
 	})
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	u.PasswordHash = hash
-	return s.payload(sess, u, refresh, refreshExp)
+	u.CredentialsVersion++
+	return s.payload(res.sess, u, res.refresh, res.refreshExp)
 }
 
 // Authenticate verifies an access token and that its session is still live:
@@ -559,7 +623,7 @@ func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key s
 	if owner != nil {
 		e.UserID = owner()
 	}
-	s.audit(ctx, nil, e)
+	s.auditBestEffort(ctx, e)
 	return &RateLimitError{RetryAfter: res.RetryAfter}
 }
 

@@ -48,10 +48,34 @@ func (q *Queries) UserByID(ctx context.Context, id string) (*models.User, error)
 	return &u, classify(err)
 }
 
-// SetPasswordHash replaces a user's password hash.
-func (q *Queries) SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error {
-	return classify(q.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).
-		Updates(map[string]any{"password_hash": hash, "updated_at": now}).Error)
+// LockCredentials reads the credentials version of a user. Inside a MySQL
+// transaction it locks the row, so no password change commits until the
+// caller's transaction has; SQLite's transaction holds the write lock already.
+func (q *Queries) LockCredentials(ctx context.Context, userID string) (uint64, error) {
+	var row struct{ CredentialsVersion uint64 }
+	err := q.forUpdate(ctx).Model(&models.User{}).Select("credentials_version").Where("id = ?", userID).Take(&row).Error
+	return row.CredentialsVersion, classify(err)
+}
+
+// ChangePassword sets a new password hash and a new credentials version, if
+// the version is still verified, the one whose password the caller checked.
+// It reports false when another change came first.
+func (q *Queries) ChangePassword(ctx context.Context, userID string, verified uint64, hash string, now time.Time) (bool, error) {
+	res := q.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND credentials_version = ?", userID, verified).
+		Updates(map[string]any{
+			"password_hash": hash, "credentials_version": gorm.Expr("credentials_version + 1"), "updated_at": now,
+		})
+	return res.RowsAffected == 1, classify(res.Error)
+}
+
+// RehashPassword replaces a hash by one of the same password under new
+// parameters, only if the stored hash is still old: an upgrade never
+// overwrites a password changed meanwhile. The credentials version stays, as
+// the password does.
+func (q *Queries) RehashPassword(ctx context.Context, userID, old, hash string, now time.Time) (bool, error) {
+	res := q.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND password_hash = ?", userID, old).
+		Updates(map[string]any{"password_hash": hash, "updated_at": now})
+	return res.RowsAffected == 1, classify(res.Error)
 }
 
 // CreateSession inserts a session with its first refresh token.
@@ -115,20 +139,12 @@ func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken
 		Updates(map[string]any{"current_token_id": t.ID, "last_used_at": lastUsed}).Error)
 }
 
-// RevokeSession revokes one session of a user. It reports whether the user has
-// such a session (revoked already or not).
+// RevokeSession revokes a live session of a user and reports whether it did;
+// a session already revoked, or not the user's, is left as it is.
 func (q *Queries) RevokeSession(ctx context.Context, userID, sessionID, reason string, at time.Time) (bool, error) {
 	res := q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ? AND user_id = ?", sessionID, userID).
 		Where("revoked_at IS NULL").Updates(map[string]any{"revoked_at": at, "revoked_reason": reason})
-	if res.Error != nil {
-		return false, classify(res.Error)
-	}
-	if res.RowsAffected == 1 {
-		return true, nil
-	}
-	var n int64
-	err := q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ? AND user_id = ?", sessionID, userID).Count(&n).Error
-	return n > 0, classify(err)
+	return res.RowsAffected == 1, classify(res.Error)
 }
 
 // RevokeUserSessions revokes every live session of a user but except (may be
@@ -151,20 +167,24 @@ func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time
 	return out, classify(err)
 }
 
-// PruneExpired deletes sessions that expired before cutoff, with their refresh
-// tokens. Rows of used and revoked tokens live exactly as long as their session,
-// so reuse detection never lapses while a token could still verify.
-func (q *Queries) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
-	var ids []string
-	if err := q.read.WithContext(ctx).Model(&models.Session{}).Where("expires_at < ?", cutoff).
-		Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
-		return 0, classify(err)
-	}
-	if err := q.db.WithContext(ctx).Where("session_id IN ?", ids).Delete(&models.RefreshToken{}).Error; err != nil {
-		return 0, classify(err)
-	}
-	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.Session{})
-	return res.RowsAffected, classify(res.Error)
+// PruneExpired deletes up to batch sessions that expired before cutoff, with
+// their refresh tokens, in one transaction: a session is never left without
+// the tokens whose reuse it must detect. Rows of used and revoked tokens live
+// exactly as long as their session, so reuse detection never lapses while a
+// token could still verify.
+func (s *Store) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	return InTxValue(ctx, s, func(q *Queries) (int64, error) {
+		var ids []string
+		if err := q.db.WithContext(ctx).Model(&models.Session{}).Where("expires_at < ?", cutoff).
+			Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
+			return 0, classify(err)
+		}
+		if err := q.db.WithContext(ctx).Where("session_id IN ?", ids).Delete(&models.RefreshToken{}).Error; err != nil {
+			return 0, classify(err)
+		}
+		res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.Session{})
+		return res.RowsAffected, classify(res.Error)
+	})
 }
 
 // InsertAuditEvent records a security event.

@@ -44,6 +44,7 @@ var (
 type Store struct {
 	Queries
 	dialect string
+	txs     openTxs
 }
 
 // Dialect is "sqlite" or "mysql".
@@ -51,7 +52,11 @@ func (s *Store) Dialect() string { return s.dialect }
 
 // Open connects to the database named by a URL (sqlite://PATH or
 // mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var s *Store
 	var err error
 	switch {
@@ -64,6 +69,14 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	err = s.instrument(s.db, o.failure)
+	if err == nil && s.read != s.db {
+		err = s.instrument(s.read, o.failure)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -256,29 +269,6 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// InTx runs fn in one transaction: on SQLite an immediate one on the single
-// writer connection, on MySQL a normal one whose locking reads take row locks.
-// A deadlock chosen by MySQL is retried a few times: the work is idempotent
-// until it commits.
-func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql"})
-		})
-		if !isDeadlock(err) {
-			break
-		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
-	}
-	return classify(err)
-}
-
-func isDeadlock(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
-}
-
 // classify maps driver errors onto the store's typed errors, keeping the
 // original for logs.
 func classify(err error) error {
@@ -303,8 +293,9 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1040 || me.Number == 1045 || me.Number == 1049 || me.Number == 1053) {
-		// too many connections, access denied, unknown database, server shutdown
+	if errors.As(err, &me) && (me.Number == 1040 || me.Number == 1045 || me.Number == 1049 || me.Number == 1053 || me.Number == 1205 || me.Number == 1213) {
+		// too many connections, access denied, unknown database, server shutdown;
+		// and contention that outlasted InTx's retries
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
