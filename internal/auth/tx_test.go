@@ -71,7 +71,9 @@ func (w testLog) Write(p []byte) (int, error) {
 
 var seq atomic.Int64
 
-func newEmail() string { return fmt.Sprintf("tx%d-%d@example.com", time.Now().UnixNano()%1e9, seq.Add(1)) }
+func newEmail() string {
+	return fmt.Sprintf("tx%d-%d@example.com", time.Now().UnixNano()%1e9, seq.Add(1))
+}
 
 // state is what a user's rows say, in numbers: what a test compares before
 // and after an operation.
