@@ -62,9 +62,8 @@ func InTxValue[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, err
 
 func runTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
 	var v T
-	var st *txState
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st = s.txs.track(tx.Statement.ConnPool)
+		st := s.txs.track(tx.Statement.ConnPool)
 		defer s.txs.forget(tx.Statement.ConnPool)
 		var err error
 		v, err = fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql"})
@@ -78,9 +77,10 @@ func runTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error))
 	return v, err
 }
 
-// retryable reports an abort that rolled the whole transaction back and that
-// running it again may not meet: deadlock or certification conflict (1213),
-// lock wait timeout (1205).
+// retryable reports contention that running the transaction again may not
+// meet: a deadlock or certification conflict (1213), which rolled it back
+// already, or a lock wait timeout (1205), after which it is rolled back whole
+// as any transaction with a failed statement is.
 func retryable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
