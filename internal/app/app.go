@@ -85,6 +85,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	if err := st.NormalizeEmails(ctx, store.EmailNormalizationV1, auth.NormalizeEmail, log); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store: normalize stored emails: %w", err)
+	}
 	a := &App{Store: st, cfg: cfg, log: log}
 	limiter, err := a.limiter(ctx)
 	if err != nil {
