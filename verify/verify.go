@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/internal/jwtstrict"
 )
 
 // Errors returned by [Verifier.Verify]. Every rejected token yields an error
@@ -231,6 +233,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > maxTokenBytes {
 		return nil, invalid(errMalformed)
 	}
+	if err := jwtstrict.Check(token); err != nil {
+		if errors.Is(err, jwtstrict.ErrCritical) {
+			return nil, invalid(errCritical)
+		}
+		return nil, invalid(errMalformed)
+	}
 	var tc tokenClaims
 	var keyErr error
 	_, err := v.parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
@@ -277,10 +285,6 @@ func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 		// Keeps other JWTs signed by the same keys (refresh or ID tokens)
 		// from being accepted as access tokens.
 		return nil, errType
-	}
-	if _, ok := t.Header["crit"]; ok {
-		// RFC 7515 section 4.1.11: unknown critical extensions must fail.
-		return nil, errCritical
 	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {

@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,23 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER})
 	_, otherEd, _ := ed25519.GenerateKey(rand.Reader)
 
+	good := ed(claimsAt(now), nil)
+	if _, err := v.Verify(context.Background(), good); err != nil {
+		t.Fatalf("the well-formed token is refused: %v", err)
+	}
+	// edRaw signs header and claims given as JSON text, as no encoder would write them.
+	edRaw := func(header, claims string) string {
+		in := b64([]byte(header)) + "." + b64([]byte(claims))
+		return in + "." + b64(ed25519.Sign(k.ed, []byte(in)))
+	}
+	const rawHeader = `{"alg":"EdDSA","kid":"ed","typ":"at+jwt"`
+	exp := strconv.FormatInt(now.Unix()+600, 10)
+	rawClaims := fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"user-1","sid":"session-1","jti":"token-1","iat":%d,"exp":%s`,
+		testIssuer, testAudience, now.Unix(), exp)
+	if _, err := v.Verify(context.Background(), edRaw(rawHeader+`}`, rawClaims+`}`)); err != nil {
+		t.Fatalf("the well-formed raw token is refused: %v", err)
+	}
+
 	tests := []struct {
 		name  string
 		token string
@@ -140,6 +159,16 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		{"three garbage segments", "a.b.c", errMalformed},
 		{"too many segments", ed(claimsAt(now), nil) + ".x", errMalformed},
 		{"oversized", strings.Repeat("a", maxTokenBytes+1), errMalformed},
+		// Signed by the right key, but not one spelling of one JSON object
+		// with numeric dates (see internal/jwtstrict).
+		{"CR in the signature", good[:len(good)-10] + "\r" + good[len(good)-10:], errMalformed},
+		{"CRLF after the signature", good + "\r\n", errMalformed},
+		{"padded signature", good + "==", errMalformed},
+		{"duplicate claim", edRaw(rawHeader+`}`, rawClaims+`,"sub":"user-2"}`), errMalformed},
+		{"duplicate claim by case", edRaw(rawHeader+`}`, rawClaims+`,"SUB":"user-2"}`), errMalformed},
+		{"duplicate header member", edRaw(rawHeader+`,"kid":"rsa"}`, rawClaims+`}`), errMalformed},
+		{"exp as a numeric string", edRaw(rawHeader+`}`, strings.Replace(rawClaims, exp, `"`+exp+`"`, 1)+`}`), errMalformed},
+		{"b64 false", edRaw(rawHeader+`,"b64":false}`, rawClaims+`}`), errCritical},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

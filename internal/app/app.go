@@ -64,6 +64,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for _, opt := range opts {
 		opt(&o)
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	tokenCfg := token.Config{Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL}
 	publicJWKS := []byte(`{"keys":[]}`)
 	if cfg.JWKSFile != "" {
@@ -82,6 +85,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	if err := st.NormalizeEmails(ctx, store.EmailNormalizationV1, auth.NormalizeEmail, log); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store: normalize stored emails: %w", err)
+	}
 	a := &App{Store: st, cfg: cfg, log: log}
 	limiter, err := a.limiter(ctx)
 	if err != nil {
@@ -99,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	a.Handler = server.New(server.Options{
 		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.JWKSMaxAge,
 		Playground: cfg.Playground, CookieMode: cfg.RefreshCookie, CORSOrigins: cfg.CORSOrigins,
-		Trusted: cfg.TrustedProxies, MaxBodyBytes: maxBodyBytes, Log: log,
+		Trusted: cfg.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, MaxBodyBytes: maxBodyBytes, Log: log,
 	})
 	return a, nil
 }
@@ -150,8 +157,10 @@ func rules(l config.Limits) auth.Limits {
 	return auth.Limits{
 		LoginAccountIP: rule("login-account-ip", l.LoginAccountIP),
 		LoginIP:        rule("login-ip", l.LoginIP),
+		LoginAccount:   rule("login-account", l.LoginAccount),
 		Signup:         rule("signup-ip", l.Signup),
 		Refresh:        rule("refresh-ip", l.Refresh),
+		Logout:         rule("logout-ip", l.Logout),
 		ChangePassword: rule("change-password-account", l.ChangePassword),
 	}
 }

@@ -59,7 +59,10 @@ func TestNormalizeEmailAccepts(t *testing.T) {
 		{"internationalised domain", "user@bücher.de", "user@bücher.de"},
 		{"non-Latin script", "用户@例子.广告", "用户@例子.广告"},
 		{"Cyrillic upper case", "ИВАН@пример.рф", "иван@пример.рф"},
-		{"combining mark", "jose\u0301@example.com", "jose\u0301@example.com"},
+		{"combining mark composed (NFC)", "jose\u0301@example.com", "jos\u00e9@example.com"},
+		{"fullwidth @ is an @ (NFKC)", "alice＠example.com", "alice@example.com"},
+		{"punycode domain stored in Unicode", "user@xn--bcher-kva.de", "user@bücher.de"},
+		{"German sharp s folds to ss", "STRAßE@example.com", "strasse@example.com"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +123,11 @@ func TestNormalizeEmailRefuses(t *testing.T) {
 		{"zero-width space inside", "ali\u200bce@example.com"},
 		{"right-to-left override", "alice\u202e@example.com"},
 		{"invalid UTF-8", "ali\xffce@example.com"},
-		{"fullwidth @", "alice＠example.com"},
+		{"invalid punycode label", "alice@xn--zz-.com"},
+		{"disallowed code point in domain", "alice@ex\ue000ample.com"},
+		{"mixed-direction label (bidi rule)", "alice@a\u05d0.com"},
+		{"65 characters once folded", strings.Repeat("l", 63) + "ß@example.com"},
+		{"local part empty once normalized", "\u00ad@example.com"},
 		{"comma-separated list", "alice@example.com,bob@example.com"},
 		{"semicolon", "alice@example.com;bob@example.com"},
 		{"colon (group syntax)", "group:alice@example.com"},
@@ -163,6 +170,44 @@ func TestNormalizeEmailRefuses(t *testing.T) {
 			}
 			if strings.ContainsAny(tc.in, "\x00\n\r") && strings.ContainsAny(ie.Message, "\x00\n\r") {
 				t.Errorf("message echoes control characters: %q", ie.Message)
+			}
+		})
+	}
+}
+
+// TestNormalizeEmailConfusables lists pairs that are one address to a person
+// (and to the Unicode and IDNA standards): each pair must normalize to one
+// string, or one person holds two accounts.
+func TestNormalizeEmailConfusables(t *testing.T) {
+	tests := []struct {
+		name, a, b string
+	}{
+		{"long s and s", "\u017fam@example.com", "sam@example.com"},
+		{"long s upper-cased", "\u017fAM@example.com", "SAM@example.com"},
+		{"final and medial sigma", "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2@example.com", "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c3@example.com"},
+		{"capital and final sigma", "\u03a3@example.com", "\u03c2@example.com"},
+		{"micro sign and mu", "\u00b5@example.com", "\u03bc@example.com"},
+		{"NFD and NFC", "jose\u0301@example.com", "jos\u00e9@example.com"},
+		{"Kelvin sign and k", "\u212aate@example.com", "kate@example.com"},
+		{"fullwidth and ASCII local part", "\uff53\uff41\uff4d@example.com", "sam@example.com"},
+		{"fullwidth and ASCII domain", "sam@\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com", "sam@example.com"},
+		{"ideographic full stop in domain", "sam@example\u3002com", "sam@example.com"},
+		{"Unicode and punycode domain", "user@b\u00fccher.de", "user@xn--bcher-kva.de"},
+		{"upper-case punycode domain", "user@XN--BCHER-KVA.DE", "user@B\u00dcCHER.de"},
+		{"NFD domain", "user@bu\u0308cher.de", "user@b\u00fccher.de"},
+		{"sharp s and ss", "stra\u00dfe@example.com", "strasse@example.com"},
+		{"ligature and letters", "\ufb01nn@example.com", "finn@example.com"},
+		{"superscript and digit", "user\u00b2@example.com", "user2@example.com"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, errA := auth.NormalizeEmail(tc.a)
+			b, errB := auth.NormalizeEmail(tc.b)
+			if errA != nil || errB != nil {
+				t.Fatalf("NormalizeEmail: %q: %v; %q: %v", tc.a, errA, tc.b, errB)
+			}
+			if a != b {
+				t.Fatalf("%q -> %q but %q -> %q: one address, two accounts", tc.a, a, tc.b, b)
 			}
 		})
 	}

@@ -27,6 +27,9 @@ import (
 type Client struct {
 	IP        string
 	UserAgent string
+	// Network keys the per-client limits: the IPv4 address, or the IPv6
+	// network (a /64 by default) of IP. IP is what audit and sessions keep.
+	Network string
 }
 
 // Principal is a caller proven by a valid access token of a live session.
@@ -71,8 +74,10 @@ type Options struct {
 type Limits struct {
 	LoginAccountIP ratelimit.Rule
 	LoginIP        ratelimit.Rule
+	LoginAccount   ratelimit.Rule
 	Signup         ratelimit.Rule
 	Refresh        ratelimit.Rule
+	Logout         ratelimit.Rule
 	ChangePassword ratelimit.Rule
 }
 
@@ -101,7 +106,7 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	if err := validatePassword("password", pw); err != nil {
 		return nil, err
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Signup, c.IP, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Signup, c.Network, nil); err != nil {
 		return nil, err
 	}
 	// A cheap look first spares an argon2id hash for a taken address; the unique
@@ -136,10 +141,10 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	}
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
-	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.IP, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.Network, nil); err != nil {
 		return nil, err
 	}
-	accountKey := email + "\x00" + c.IP
+	accountKey := email + "\x00" + c.Network
 	// A refusal for the account shows in that account's own audit trail.
 	owner := func() string {
 		if u, err := s.store.UserByEmail(ctx, email); err == nil {
@@ -148,15 +153,26 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 		return ""
 	}
 	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
-		s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
+		return nil, err
+	}
+	// Successes per account, from anywhere, are bounded too: one account must
+	// not keep the hashers busy and mint sessions without end. Failures count
+	// above, so they give this one back.
+	if err := s.take(ctx, c, s.opts.Limits.LoginAccount, email, owner); err != nil {
+		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
 		return nil, err
 	}
 	u, err := s.checkPassword(ctx, c, email, pw)
+	if err != nil {
+		s.refund(ctx, s.opts.Limits.LoginAccount, email)
+	}
 	if !errors.Is(err, ErrInvalidCredentials) {
 		// Only wrong credentials count: a success, or a failure of ours (busy
 		// hashers, an unreachable database), gives the attempt back.
 		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
-		s.refund(ctx, s.opts.Limits.LoginIP, c.IP)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
 	}
 	if err != nil {
 		return nil, err
@@ -288,7 +304,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 	if raw == "" {
 		return nil, ErrInvalidRefreshToken
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.IP, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.Network, nil); err != nil {
 		return nil, err
 	}
 	claims, err := s.tokens.VerifyRefresh(raw)
@@ -427,6 +443,9 @@ func (s *Service) rederive(sess *models.Session, current *models.RefreshToken) (
 func (s *Service) Logout(ctx context.Context, c Client, raw string) error {
 	if raw == "" {
 		return ErrInvalidRefreshToken
+	}
+	if err := s.take(ctx, c, s.opts.Limits.Logout, c.Network, nil); err != nil {
+		return err
 	}
 	claims, err := s.tokens.VerifyRefreshIgnoringExpiry(raw)
 	if err != nil {

@@ -52,6 +52,9 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	Limits         Limits
 	AuditRetention time.Duration
+	// Warnings are what development accepts but production would refuse, for
+	// the start-up log.
+	Warnings []string
 }
 
 // Limit is "at most N attempts per Window".
@@ -64,13 +67,25 @@ func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Window) }
 
 // Limits are the rate limits of the abuse-sensitive operations.
 type Limits struct {
-	LoginAccountIP Limit // failed logins per (account, client IP)
-	LoginIP        Limit // failed logins per client IP, across accounts
-	Signup         Limit // signups per client IP
-	Refresh        Limit // refreshes per client IP
+	LoginAccountIP Limit // failed logins per (account, client network)
+	LoginIP        Limit // failed logins per client network, across accounts
+	LoginAccount   Limit // successful logins per account, from anywhere
+	Signup         Limit // signups per client network
+	Refresh        Limit // refreshes per client network
+	Logout         Limit // logouts per client network
 	ChangePassword Limit // password changes per account
 	HashQueue      time.Duration
+	// IPv6Prefix is the length of the IPv6 network a client is counted as: one
+	// host normally owns a whole /64.
+	IPv6Prefix int
 }
+
+// IPv6 network lengths accepted for AUTHQL_RATE_LIMIT_IPV6_PREFIX: shorter than
+// a /32 (a whole ISP's allocation) would put unrelated clients in one budget.
+const (
+	minIPv6Prefix = 32
+	maxIPv6Prefix = 128
+)
 
 // setting is one configuration variable: its name, default and documentation.
 type setting struct {
@@ -103,8 +118,11 @@ var settings = []setting{
 	{"AUTHQL_SHUTDOWN_GRACE", "15s", "how long SIGTERM waits for requests in flight"},
 	{"AUTHQL_RATE_LIMIT_LOGIN", "10/15m", "failed logins per (account, client IP)"},
 	{"AUTHQL_RATE_LIMIT_LOGIN_IP", "100/15m", "failed logins per client IP"},
+	{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT", "30/1m", "successful logins per account, from any address"},
 	{"AUTHQL_RATE_LIMIT_SIGNUP", "60/1h", "signups per client IP"},
 	{"AUTHQL_RATE_LIMIT_REFRESH", "600/5m", "refreshes per client IP"},
+	{"AUTHQL_RATE_LIMIT_LOGOUT", "600/5m", "logouts per client IP"},
+	{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", "64", "IPv6 clients are limited per network of this many bits (32-128)"},
 	{"AUTHQL_RATE_LIMIT_CHANGE_PASSWORD", "10/15m", "password changes per account"},
 	{"AUTHQL_HASH_QUEUE_TIMEOUT", "20s", "how long a login waits for a free password hasher"},
 	{"AUTHQL_AUDIT_RETENTION", "2160h", "how long audit events are kept"},
@@ -179,10 +197,13 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 		Limits: Limits{
 			LoginAccountIP: p.limit("AUTHQL_RATE_LIMIT_LOGIN"),
 			LoginIP:        p.limit("AUTHQL_RATE_LIMIT_LOGIN_IP"),
+			LoginAccount:   p.limit("AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT"),
 			Signup:         p.limit("AUTHQL_RATE_LIMIT_SIGNUP"),
 			Refresh:        p.limit("AUTHQL_RATE_LIMIT_REFRESH"),
+			Logout:         p.limit("AUTHQL_RATE_LIMIT_LOGOUT"),
 			ChangePassword: p.limit("AUTHQL_RATE_LIMIT_CHANGE_PASSWORD"),
 			HashQueue:      p.duration("AUTHQL_HASH_QUEUE_TIMEOUT"),
+			IPv6Prefix:     p.integer("AUTHQL_RATE_LIMIT_IPV6_PREFIX", minIPv6Prefix, maxIPv6Prefix),
 		},
 		AuditRetention: p.duration("AUTHQL_AUDIT_RETENTION"),
 	}
@@ -252,6 +273,13 @@ func (c *Config) resolveSecret(fromEnv, fromFlag string) error {
 		if len(secret) < MinSecretLen {
 			return fmt.Errorf("AUTHQL_JWT_SECRET: must be at least %d bytes, got %d", MinSecretLen, len(secret))
 		}
+		if why := secretWeakness([]byte(secret)); why != "" {
+			msg := fmt.Sprintf("AUTHQL_JWT_SECRET looks weak: it %s; use at least 32 random bytes, e.g. `openssl rand -base64 48`", why)
+			if c.Production {
+				return errors.New(msg)
+			}
+			c.Warnings = append(c.Warnings, msg+" (refused in production)")
+		}
 		c.Secret, c.SecretSource = []byte(secret), source
 		return nil
 	}
@@ -265,6 +293,57 @@ func (c *Config) resolveSecret(fromEnv, fromFlag string) error {
 	}
 	c.Secret, c.SecretSource = key, "key file "+c.KeyFile
 	return nil
+}
+
+// secretWeakness says how a secret of sufficient length still falls short of
+// random bytes, or "" when it does not. It catches what people type when asked
+// for 32 bytes (one key held down, a word repeated or padded out, a short
+// pattern), not every weak secret: no test on one value can tell random from
+// merely random-looking.
+func secretWeakness(secret []byte) string {
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct == 1 {
+		return "is one character repeated"
+	}
+	for p := 2; p <= len(secret)/2; p++ {
+		if periodic(secret, p) {
+			return fmt.Sprintf("repeats a pattern of %d characters", p)
+		}
+	}
+	if distinct < minSecretDistinct {
+		return fmt.Sprintf("uses only %d different characters", distinct)
+	}
+	// Random bytes (hex and base64 text included) almost never repeat a
+	// trigram at these lengths; text padded or repeated out to length does.
+	trigrams := map[[3]byte]bool{}
+	for i := 0; i+3 <= len(secret); i++ {
+		trigrams[[3]byte(secret[i:i+3])] = true
+	}
+	if n := len(secret) - 2; 4*len(trigrams) < 3*n {
+		return "is mostly repetition, like short text padded or repeated out to length"
+	}
+	return ""
+}
+
+// minSecretDistinct is the fewest different bytes a secret may use: hex text,
+// the narrowest common encoding of random bytes, has 16.
+const minSecretDistinct = 8
+
+// periodic reports whether s repeats its first p bytes throughout.
+func periodic(s []byte, p int) bool {
+	for i := p; i < len(s); i++ {
+		if s[i] != s[i-p] {
+			return false
+		}
+	}
+	return true
 }
 
 func loadOrCreateKeyFile(path string) ([]byte, error) {
@@ -361,6 +440,15 @@ func (p *parser) list(env string) []string {
 		}
 	}
 	return out
+}
+
+// integer parses a whole number within [lo, hi].
+func (p *parser) integer(env string, lo, hi int) int {
+	n, err := strconv.Atoi(p.lookup(env))
+	if err != nil || n < lo || n > hi {
+		p.fail(env, fmt.Errorf("must be a whole number from %d to %d, not %q", lo, hi, p.lookup(env)))
+	}
+	return n
 }
 
 // limit parses "N/duration", e.g. "10/15m".

@@ -14,8 +14,8 @@ import (
 	"github.com/authql/authql/internal/config"
 )
 
-// goodSecret is 32 bytes, the shortest accepted.
-const goodSecret = "0123456789abcdef0123456789abcdef"
+// goodSecret is 32 random bytes' worth of base64 text, the shortest accepted.
+const goodSecret = "Rj6zsQxU+QdS/SlIYDOMU7wCnyu/+Qb3"
 
 // env returns a getenv over a fixed map, so no test reads the real environment.
 func env(kv map[string]string) func(string) string {
@@ -69,6 +69,9 @@ func TestDefaults(t *testing.T) {
 		{"signup limit set", c.Limits.Signup.N > 0 && c.Limits.Signup.Window > 0, true},
 		{"refresh limit set", c.Limits.Refresh.N > 0 && c.Limits.Refresh.Window > 0, true},
 		{"change-password limit set", c.Limits.ChangePassword.N > 0 && c.Limits.ChangePassword.Window > 0, true},
+		{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT: 30 successful logins per account a minute", c.Limits.LoginAccount, config.Limit{N: 30, Window: time.Minute}},
+		{"AUTHQL_RATE_LIMIT_LOGOUT", c.Limits.Logout, config.Limit{N: 600, Window: 5 * time.Minute}},
+		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", c.Limits.IPv6Prefix, 64},
 		{"hash queue timeout positive", c.Limits.HashQueue > 0, true},
 		{"a secret of at least 32 bytes", len(c.Secret) >= config.MinSecretLen, true},
 	}
@@ -229,6 +232,12 @@ func TestInvalidValues(t *testing.T) {
 		{"AUTHQL_RATE_LIMIT_SIGNUP", "/1h"},
 		{"AUTHQL_RATE_LIMIT_REFRESH", "300 per 5m"},
 		{"AUTHQL_RATE_LIMIT_CHANGE_PASSWORD", "1.5/15m"},
+		{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT", "30"},
+		{"AUTHQL_RATE_LIMIT_LOGOUT", "0/5m"},
+		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", "/64"},
+		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", "31"},
+		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", "129"},
+		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", "sixty-four"},
 		{"AUTHQL_DATABASE_URL", "postgres://u:p@localhost/authql"},
 		{"AUTHQL_DATABASE_URL", "authql.db"},
 		{"AUTHQL_DATABASE_URL", "file:authql.db"},
@@ -315,6 +324,15 @@ func TestValidValues(t *testing.T) {
 			func(c *config.Config) (any, any) {
 				return c.Limits.Signup, config.Limit{N: 3, Window: 90 * time.Minute}
 			}},
+		{"new limits", map[string]string{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT": "5/10m", "AUTHQL_RATE_LIMIT_LOGOUT": "7/1m"},
+			func(c *config.Config) (any, any) {
+				return [2]config.Limit{c.Limits.LoginAccount, c.Limits.Logout},
+					[2]config.Limit{{N: 5, Window: 10 * time.Minute}, {N: 7, Window: time.Minute}}
+			}},
+		{"IPv6 prefix bounds", map[string]string{"AUTHQL_RATE_LIMIT_IPV6_PREFIX": "32"},
+			func(c *config.Config) (any, any) { return c.Limits.IPv6Prefix, 32 }},
+		{"IPv6 prefix up to a single address", map[string]string{"AUTHQL_RATE_LIMIT_IPV6_PREFIX": "128"},
+			func(c *config.Config) (any, any) { return c.Limits.IPv6Prefix, 128 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,4 +549,61 @@ func TestCorruptKeyFile(t *testing.T) {
 			t.Errorf("Load = %v; want the key from the file", err)
 		}
 	})
+}
+
+// TestWeakSecrets checks that production refuses a secret long enough but
+// plainly not random, saying why, while development starts with a warning.
+func TestWeakSecrets(t *testing.T) {
+	tests := []struct {
+		name, secret string
+		weak         string // what the error says, "" when the secret passes
+	}{
+		{"one character repeated", strings.Repeat("a", 48), "one character repeated"},
+		{"one multi-byte character repeated", strings.Repeat("é", 16), "pattern of 2"},
+		{"a word repeated out to length", strings.Repeat("secret", 6), "pattern of 6"},
+		{"a repeated pattern cut short", "hunter2hunter2hunter2hunter2hunt", "pattern of 7"},
+		{"two halves alike", "0123456789abcdef0123456789abcdef", "pattern of 16"},
+		{"short text padded with zeros", "password" + strings.Repeat("0", 24), "repetition"},
+		{"short text padded with a varied tail", "mysecretpassword!!!!!!!!!!!!!!!!", "repetition"},
+		{"a word repeated with a suffix", strings.Repeat("secret", 4) + "4711XYZq", "repetition"},
+		{"too few distinct bytes", "abcabdabcabdddccbbaaabcdabcdabcdaaaa", "different characters"},
+		{"binary digits", "01101001110100101101001011101001", "different characters"},
+		{"base64 of random bytes", goodSecret, ""},
+		{"hex of random bytes", "9f86d081884c7d659a2feaa0c55ad015", ""},
+		{"long hex of random bytes", "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", ""},
+		{"the e2e test secret", "e2e-test-secret-0123456789abcdef0123456789", ""},
+		{"a long passphrase", "correct horse battery staple under moonlight", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prod, err := config.Load(nil, env(map[string]string{"AUTHQL_ENV": "production", "AUTHQL_JWT_SECRET": tc.secret}))
+			dev, devErr := config.Load(nil, env(map[string]string{"AUTHQL_JWT_SECRET": tc.secret}))
+			if devErr != nil {
+				t.Fatalf("development refused it: %v", devErr)
+			}
+			if string(dev.Secret) != tc.secret {
+				t.Fatalf("development secret = %q", dev.Secret)
+			}
+			if tc.weak == "" {
+				if err != nil {
+					t.Fatalf("production refused a good secret: %v", err)
+				}
+				if string(prod.Secret) != tc.secret || len(dev.Warnings) != 0 {
+					t.Fatalf("secret %q, warnings %q", prod.Secret, dev.Warnings)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("production accepted a weak secret")
+			}
+			for _, want := range []string{"AUTHQL_JWT_SECRET", "weak", tc.weak, "openssl rand"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if len(dev.Warnings) != 1 || !strings.Contains(dev.Warnings[0], tc.weak) {
+				t.Errorf("development warnings %q, want one saying %q", dev.Warnings, tc.weak)
+			}
+		})
+	}
 }

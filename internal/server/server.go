@@ -23,14 +23,17 @@ import (
 
 // Options configure the handler.
 type Options struct {
-	GraphQL      http.Handler
-	Ready        func(context.Context) error
-	JWKS         []byte // the public key set, {"keys":[]} without asymmetric keys
-	JWKSMaxAge   time.Duration
-	Playground   bool
-	CookieMode   bool
-	CORSOrigins  []string
-	Trusted      []netip.Prefix
+	GraphQL     http.Handler
+	Ready       func(context.Context) error
+	JWKS        []byte // the public key set, {"keys":[]} without asymmetric keys
+	JWKSMaxAge  time.Duration
+	Playground  bool
+	CookieMode  bool
+	CORSOrigins []string
+	Trusted     []netip.Prefix
+	// IPv6Prefix is how many leading bits of an IPv6 client address name its
+	// network for the rate limits (64 when zero).
+	IPv6Prefix   int
 	MaxBodyBytes int64
 	Log          *slog.Logger
 }
@@ -95,8 +98,9 @@ func (h *handler) graphql() http.Handler {
 			graph.WriteError(w, http.StatusMethodNotAllowed, graph.CodeBadRequest, "use POST (or GET for queries)")
 			return
 		}
+		ip := clientIP(r, h.o.Trusted)
 		req := &reqctx.Request{
-			Client:        auth.Client{IP: clientIP(r, h.o.Trusted), UserAgent: r.UserAgent()},
+			Client:        auth.Client{IP: ip, Network: limitKey(ip, h.o.IPv6Prefix), UserAgent: r.UserAgent()},
 			Bearer:        bearer(r),
 			CookieMode:    h.o.CookieMode,
 			ForeignOrigin: foreign,
@@ -173,6 +177,28 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return addr.String()
+}
+
+// limitKey is the network the rate limits count a client address against.
+// One IPv6 host is normally handed a whole /64 and can walk through it at will,
+// so counting full IPv6 addresses would give it billions of budgets; IPv4
+// addresses (IPv4-mapped ones included) count one by one. A zone names the
+// local interface, not the peer, and is dropped. Anything that is not an
+// address counts as the string itself.
+func limitKey(ip string, v6Bits int) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	if v6Bits <= 0 || v6Bits > 128 {
+		v6Bits = 64
+	}
+	p, _ := addr.Prefix(v6Bits)
+	return p.String()
 }
 
 func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {

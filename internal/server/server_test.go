@@ -59,3 +59,37 @@ func TestBearer(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitKey pins what one rate-limit budget is: an IPv4 address, or an IPv6
+// network of the configured length, never a spelling the client can vary.
+func TestLimitKey(t *testing.T) {
+	cases := []struct {
+		name, ip string
+		bits     int
+		want     string
+	}{
+		{"ipv4 is the address", "203.0.113.9", 64, "203.0.113.9"},
+		{"ipv4 ignores the ipv6 length", "203.0.113.9", 56, "203.0.113.9"},
+		{"ipv4-mapped is its ipv4 form", "::ffff:203.0.113.9", 64, "203.0.113.9"},
+		{"ipv4-mapped in hex is its ipv4 form", "::ffff:cb00:7109", 64, "203.0.113.9"},
+		{"ipv6 is its /64", "2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"},
+		{"another host of the /64", "2001:db8:1:2:ffff::1", 64, "2001:db8:1:2::/64"},
+		{"expanded spelling", "2001:0db8:0001:0002:0000:0000:0000:0001", 64, "2001:db8:1:2::/64"},
+		{"upper-case spelling", "2001:DB8:1:2::AB", 64, "2001:db8:1:2::/64"},
+		{"zone is dropped", "fe80::1%eth0", 64, "fe80::/64"},
+		{"another zone, same network", "fe80::2%lo", 64, "fe80::/64"},
+		{"a /56", "2001:db8:0:ab:1::1", 56, "2001:db8::/56"},
+		{"a /48", "2001:db8:7:ab::1", 48, "2001:db8:7::/48"},
+		{"a /128 is the address", "2001:db8::1", 128, "2001:db8::1/128"},
+		{"unset length means /64", "2001:db8:1:2::1", 0, "2001:db8:1:2::/64"},
+		{"loopback", "::1", 64, "::/64"},
+		{"not an address is itself", "pipe", 64, "pipe"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := limitKey(c.ip, c.bits); got != c.want {
+				t.Fatalf("limitKey(%q, %d) = %q, want %q", c.ip, c.bits, got, c.want)
+			}
+		})
+	}
+}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/authql/authql/internal/jwtstrict"
 )
 
 // Header typ values; compared case-insensitively, as RFC 8725 asks.
@@ -176,6 +178,9 @@ func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (str
 // iss, aud and exp (no leeway). iat is not checked: a clock a second behind
 // another instance's must not refuse that instance's fresh tokens.
 func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
+	if err := jwtstrict.Check(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	var c AccessClaims
 	_, err := s.access.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		if !hasType(t, TypeAccess) {
@@ -243,6 +248,11 @@ func (s *Service) VerifyRefreshIgnoringExpiry(raw string) (*RefreshClaims, error
 }
 
 func (s *Service) verifyRefresh(p *jwt.Parser, raw string) (*RefreshClaims, error) {
+	// One spelling per token: a variant that verified would hash to no stored
+	// row and so be refused without counting as reuse of the token it copies.
+	if err := jwtstrict.Check(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	var c RefreshClaims
 	_, err := p.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		if !hasType(t, TypeRefresh) {

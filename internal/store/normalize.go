@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/authql/authql/models"
+)
+
+// EmailNormalizationV1 names the rewrite of users.email from the first rule
+// (trimmed and lower-cased) to NFKC, case folding and IDNA.
+const EmailNormalizationV1 = "email-normalization-v1"
+
+// dataMigration records a one-time rewrite of rows that has run, so that later
+// starts skip the scan.
+type dataMigration struct {
+	Name      string `gorm:"primaryKey"`
+	AppliedAt int64
+}
+
+func (dataMigration) TableName() string { return "authql_data_migrations" }
+
+// normalizeBatch is how many users are read at a time.
+const normalizeBatch = 500
+
+// NormalizeEmails rewrites every users.email to normalize(email) where that
+// differs, once per database (name records it). A row whose normalized form
+// is already another account's, or that normalize refuses, is left as it is
+// and logged by user id: merging two accounts is a person's decision, not a
+// migration's. Instances starting together may both scan; the rewrite is
+// idempotent. It takes the rule as a function so the store does not depend
+// on the domain.
+func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) error {
+	// IF NOT EXISTS: instances starting together must not race to create it.
+	err := s.db.WithContext(ctx).Exec("CREATE TABLE IF NOT EXISTS authql_data_migrations " +
+		"(name VARCHAR(64) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)").Error
+	if err != nil {
+		return classify(err)
+	}
+	var done int64
+	if err := s.db.WithContext(ctx).Model(&dataMigration{}).Where("name = ?", name).Count(&done).Error; err != nil {
+		return classify(err)
+	}
+	if done > 0 {
+		return nil
+	}
+	var rewritten, kept int
+	after := ""
+	for {
+		var users []models.User
+		err := s.db.WithContext(ctx).Select("id", "email").Where("id > ?", after).
+			Order("id").Limit(normalizeBatch).Find(&users).Error
+		if err != nil {
+			return classify(err)
+		}
+		for _, u := range users {
+			want, err := normalize(u.Email)
+			if err != nil {
+				kept++
+				log.WarnContext(ctx, "stored email cannot be normalized; left as it is", "user", u.ID)
+				continue
+			}
+			if want == u.Email {
+				continue
+			}
+			res := s.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND email = ?", u.ID, u.Email).
+				Updates(map[string]any{"email": want, "updated_at": Now()})
+			if err := classify(res.Error); errors.Is(err, ErrDuplicate) {
+				kept++
+				log.WarnContext(ctx, "stored email normalizes to another account's; left as it is", "user", u.ID)
+				continue
+			} else if err != nil {
+				return err
+			}
+			rewritten += int(res.RowsAffected)
+		}
+		if len(users) < normalizeBatch {
+			break
+		}
+		after = users[len(users)-1].ID
+	}
+	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&dataMigration{Name: name, AppliedAt: Now().Unix()}).Error
+	if err != nil {
+		return classify(err)
+	}
+	if rewritten > 0 || kept > 0 {
+		log.InfoContext(ctx, "stored emails normalized", "rewritten", rewritten, "left", kept)
+	}
+	return nil
+}
