@@ -70,6 +70,7 @@ func TestDefaults(t *testing.T) {
 		{"refresh limit set", c.Limits.Refresh.N > 0 && c.Limits.Refresh.Window > 0, true},
 		{"change-password limit set", c.Limits.ChangePassword.N > 0 && c.Limits.ChangePassword.Window > 0, true},
 		{"hash queue timeout positive", c.Limits.HashQueue > 0, true},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", c.MaxSessionsPerUser, 100},
 		{"a secret of at least 32 bytes", len(c.Secret) >= config.MinSecretLen, true},
 	}
 	for _, tc := range tests {
@@ -240,6 +241,8 @@ func TestInvalidValues(t *testing.T) {
 		{"AUTHQL_TRUSTED_PROXIES", "300.1.1.1"},
 		{"AUTHQL_ENV", "staging"},
 		{"AUTHQL_JWT_SECRET", "too-short"},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", "0"},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", "ten"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.variable+"="+tc.value, func(t *testing.T) {
