@@ -82,12 +82,14 @@ func (s *Service) auditBestEffort(ctx context.Context, e Event) {
 // the victim's trail and a log line apiece.
 func (s *Service) auditRateLimited(ctx context.Context, e Event, rule ratelimit.Rule) {
 	row := s.auditRow(e)
-	now := row.CreatedAt
 	subject := "user:" + e.UserID
 	if e.UserID == "" {
 		subject = "net:" + network(e.Client.IP)
 	}
-	window := now.UnixNano() / int64(rule.Window)
+	var window int64 // a rule without a window counts in one row
+	if rule.Window > 0 {
+		window = row.CreatedAt.UnixNano() / int64(rule.Window)
+	}
 	sum := sha256.Sum256([]byte(EventRateLimited + "\x00" + subject + "\x00" + rule.Name + "\x00" + strconv.FormatInt(window, 10)))
 	key := hex.EncodeToString(sum[:])
 	row.DedupeKey = &key

@@ -270,7 +270,8 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 // audited with the session's start. The user row is locked first: on MySQL the
 // session starts of one user then count and evict one after another, and
 // racing logins cannot overshoot (SQLite's single writer serialises them
-// already).
+// already). The count locks the sessions it counts, so every transaction that
+// locks a user and its sessions takes the user first.
 func (s *Service) makeRoom(ctx context.Context, q *store.Queries, c Client, userID string, now time.Time) error {
 	if _, err := q.LockCredentials(ctx, userID); err != nil {
 		return err
@@ -557,6 +558,11 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		return nil, s.fail(err)
 	}
 	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
+		// The user row before any of its sessions, the order of a session
+		// start (see makeRoom): the reverse would deadlock with a login.
+		if _, err := q.LockCredentials(ctx, u.ID); err != nil {
+			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
+		}
 		sess, err := q.SessionByID(ctx, p.SessionID)
 		if err != nil {
 			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
