@@ -22,16 +22,18 @@ type User struct {
 // Session is one login: the family of refresh tokens that rotate from it. Its
 // RevokedAt is what makes revocation immediate for access tokens as well.
 type Session struct {
-	ID     string `gorm:"primaryKey;type:varchar(36)"`
-	UserID string `gorm:"type:varchar(36);not null;index:idx_sessions_user"`
+	ID string `gorm:"primaryKey;type:varchar(36)"`
+	// idx_sessions_user_live answers "the user's live sessions" (listing,
+	// counting against the cap, revoking them all) from the index alone.
+	UserID string `gorm:"type:varchar(36);not null;index:idx_sessions_user_live,priority:1"`
 	// CurrentTokenID is the jti of the one refresh token that may be rotated now.
 	CurrentTokenID string     `gorm:"type:varchar(36);not null"`
 	UserAgent      *string    `gorm:"type:varchar(512)"`
 	IPAddress      *string    `gorm:"type:varchar(45)"`
 	CreatedAt      time.Time  `gorm:"not null"`
 	LastUsedAt     time.Time  `gorm:"not null"`
-	ExpiresAt      time.Time  `gorm:"not null;index:idx_sessions_expires"`
-	RevokedAt      *time.Time ``
+	ExpiresAt      time.Time  `gorm:"not null;index:idx_sessions_expires;index:idx_sessions_user_live,priority:3"`
+	RevokedAt      *time.Time `gorm:"index:idx_sessions_user_live,priority:2"`
 	RevokedReason  *string    `gorm:"type:varchar(32)"`
 }
 
@@ -53,6 +55,11 @@ type RefreshToken struct {
 // AuditEvent is one security event (signup, login, refresh, reuse, logout,
 // revocation, password change, rate limiting). The auto-increment ID orders
 // events and is the pagination cursor.
+//
+// Repeated refusals are one row: an event with a DedupeKey is written once
+// per key and counted after that (Count), so a flood of refused attempts
+// grows a number, not the table. Events without a key (NULL, which never
+// collides in a unique index) are one row each, with Count 1.
 type AuditEvent struct {
 	ID        uint64    `gorm:"primaryKey;autoIncrement"`
 	CreatedAt time.Time `gorm:"not null;index:idx_audit_events_created"`
@@ -63,4 +70,7 @@ type AuditEvent struct {
 	UserAgent *string   `gorm:"type:varchar(512)"`
 	// Detail is a short reason class such as "wrong_password"; never a secret.
 	Detail *string `gorm:"type:varchar(64)"`
+	// Count is how many times the event happened; CreatedAt is the first time.
+	Count     int     `gorm:"not null;default:1"`
+	DedupeKey *string `gorm:"type:char(64);uniqueIndex:idx_audit_events_dedupe" json:"-"`
 }

@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	hasher := password.NewHasher(o.passwordParams, 0, cfg.Limits.HashQueue)
 	a.Auth = auth.New(st, tokens, hasher, limiter, auth.Options{
 		RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge, ReuseGrace: cfg.ReuseGrace,
-		Limits: rules(cfg.Limits),
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser, Limits: rules(cfg.Limits),
 	}, log)
 	gql := graph.NewServer(a.Auth, graph.Options{
 		Introspection: cfg.Introspection, ComplexityLimit: complexityLimit, TokenLimit: parserTokenLimit, Log: log,

@@ -67,8 +67,14 @@ type Options struct {
 	RefreshTTL    time.Duration
 	SessionMaxAge time.Duration
 	ReuseGrace    time.Duration
-	Limits        Limits
+	// MaxSessionsPerUser bounds a user's live sessions: starting one more
+	// revokes the least recently used. Zero means DefaultMaxSessionsPerUser.
+	MaxSessionsPerUser int
+	Limits             Limits
 }
+
+// DefaultMaxSessionsPerUser is the session cap when Options sets none.
+const DefaultMaxSessionsPerUser = 100
 
 // Limits are the rate-limit rules; a zero rule is not enforced.
 type Limits struct {
@@ -94,6 +100,9 @@ type Service struct {
 
 // New wires a Service. limiter may be ratelimit.Disabled{}.
 func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limiter ratelimit.Limiter, opts Options, log *slog.Logger) *Service {
+	if opts.MaxSessionsPerUser <= 0 {
+		opts.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
 	return &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: store.Now}
 }
 
@@ -238,7 +247,7 @@ func (s *Service) checkPassword(ctx context.Context, c Client, email, pw string)
 // startSession creates a session of u with its first refresh token and answers
 // the token pair. In the same transaction it first runs what entitles u to the
 // session: the signup that creates u, or the check that the credentials a
-// login verified are still u's.
+// login verified are still u's; then it makes room under the session cap.
 func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event string, entitle func(q *store.Queries) error) (*Payload, error) {
 	now := s.now()
 	sess := &models.Session{
@@ -258,6 +267,9 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 		if err := entitle(q); err != nil {
 			return err
 		}
+		if err := s.makeRoom(ctx, q, c, u.ID, now); err != nil {
+			return err
+		}
 		if err := q.CreateSession(ctx, sess, row); err != nil {
 			return err
 		}
@@ -267,6 +279,36 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 		return nil, s.fail(err)
 	}
 	return s.payload(sess, u, refresh, row.ExpiresAt)
+}
+
+// makeRoom revokes the least recently used live sessions of a user at the
+// session cap, so that one more leaves the user at the cap, each revocation
+// audited with the session's start. The user row is locked first: on MySQL the
+// session starts of one user then count and evict one after another, and
+// racing logins cannot overshoot (SQLite's single writer serialises them
+// already). The count locks the sessions it counts, so every transaction that
+// locks a user and its sessions takes the user first.
+func (s *Service) makeRoom(ctx context.Context, q *store.Queries, c Client, userID string, now time.Time) error {
+	if _, err := q.LockCredentials(ctx, userID); err != nil {
+		return err
+	}
+	n, err := q.CountLiveSessions(ctx, userID, now)
+	if err != nil || n < int64(s.opts.MaxSessionsPerUser) {
+		return err
+	}
+	ids, err := q.LeastRecentlyUsedSessions(ctx, userID, now, int(n)-s.opts.MaxSessionsPerUser+1)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := q.RevokeSession(ctx, userID, id, ReasonEvicted, now); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, q, Event{Type: EventSessionRevoked, Client: c, UserID: userID, SessionID: id, Detail: "session_limit"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // signRefresh signs claims and returns the token with the row that stores its hash.
@@ -535,6 +577,11 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		return nil, s.fail(err)
 	}
 	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
+		// The user row before any of its sessions, the order of a session
+		// start (see makeRoom): the reverse would deadlock with a login.
+		if _, err := q.LockCredentials(ctx, u.ID); err != nil {
+			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
+		}
 		sess, err := q.SessionByID(ctx, p.SessionID)
 		if err != nil {
 			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
@@ -642,7 +689,7 @@ func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key s
 	if owner != nil {
 		e.UserID = owner()
 	}
-	s.auditBestEffort(ctx, e)
+	s.auditRateLimited(ctx, e, rule)
 	return &RateLimitError{RetryAfter: res.RetryAfter}
 }
 

@@ -55,6 +55,9 @@ type Config struct {
 	// Warnings are what development accepts but production would refuse, for
 	// the start-up log.
 	Warnings []string
+	// MaxSessionsPerUser bounds a user's live sessions; not a rate limit, so
+	// AUTHQL_RATE_LIMIT=off leaves it on.
+	MaxSessionsPerUser int
 }
 
 // Limit is "at most N attempts per Window".
@@ -126,6 +129,7 @@ var settings = []setting{
 	{"AUTHQL_RATE_LIMIT_CHANGE_PASSWORD", "10/15m", "password changes per account"},
 	{"AUTHQL_HASH_QUEUE_TIMEOUT", "20s", "how long a login waits for a free password hasher"},
 	{"AUTHQL_AUDIT_RETENTION", "2160h", "how long audit events are kept"},
+	{"AUTHQL_MAX_SESSIONS_PER_USER", "100", "live sessions per user; one more revokes the least recently used"},
 }
 
 // FlagName is the flag that mirrors an environment variable: AUTHQL_DATABASE_URL
@@ -235,6 +239,11 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	p.positive("AUTHQL_AUDIT_RETENTION", c.AuditRetention)
 	p.positive("AUTHQL_HASH_QUEUE_TIMEOUT", c.Limits.HashQueue)
 	p.positive("AUTHQL_SHUTDOWN_GRACE", c.ShutdownGrace)
+	if n, err := strconv.Atoi(lookup("AUTHQL_MAX_SESSIONS_PER_USER")); err != nil || n < 1 {
+		p.fail("AUTHQL_MAX_SESSIONS_PER_USER", fmt.Errorf("must be a positive integer, not %q", lookup("AUTHQL_MAX_SESSIONS_PER_USER")))
+	} else {
+		c.MaxSessionsPerUser = n
+	}
 	if c.JWKSMaxAge < 0 {
 		p.fail("AUTHQL_JWKS_MAX_AGE", errors.New("must not be negative"))
 	}

@@ -73,6 +73,7 @@ func TestDefaults(t *testing.T) {
 		{"AUTHQL_RATE_LIMIT_LOGOUT", c.Limits.Logout, config.Limit{N: 600, Window: 5 * time.Minute}},
 		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", c.Limits.IPv6Prefix, 64},
 		{"hash queue timeout positive", c.Limits.HashQueue > 0, true},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", c.MaxSessionsPerUser, 100},
 		{"a secret of at least 32 bytes", len(c.Secret) >= config.MinSecretLen, true},
 	}
 	for _, tc := range tests {
@@ -249,6 +250,8 @@ func TestInvalidValues(t *testing.T) {
 		{"AUTHQL_TRUSTED_PROXIES", "300.1.1.1"},
 		{"AUTHQL_ENV", "staging"},
 		{"AUTHQL_JWT_SECRET", "too-short"},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", "0"},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", "ten"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.variable+"="+tc.value, func(t *testing.T) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gorm.io/gorm"
@@ -158,6 +159,26 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, userID, except, reason
 	return res.RowsAffected, classify(res.Error)
 }
 
+// CountLiveSessions counts a user's sessions that are neither revoked nor
+// expired. Inside a MySQL transaction it is a locking read, which sees every
+// session committed before it, whatever snapshot the transaction holds.
+func (q *Queries) CountLiveSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := q.forUpdate(ctx).Model(&models.Session{}).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).Count(&n).Error
+	return n, classify(err)
+}
+
+// LeastRecentlyUsedSessions returns the ids of a user's n live sessions used
+// least recently (locked inside a MySQL transaction).
+func (q *Queries) LeastRecentlyUsedSessions(ctx context.Context, userID string, now time.Time, n int) ([]string, error) {
+	var ids []string
+	err := q.forUpdate(ctx).Model(&models.Session{}).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Order("last_used_at").Order("created_at").Order("id").Limit(n).Pluck("id", &ids).Error
+	return ids, classify(err)
+}
+
 // LiveSessions lists a user's sessions that are neither revoked nor expired,
 // newest first.
 func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time) ([]models.Session, error) {
@@ -190,6 +211,21 @@ func (s *Store) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (
 // InsertAuditEvent records a security event.
 func (q *Queries) InsertAuditEvent(ctx context.Context, e *models.AuditEvent) error {
 	return classify(q.db.WithContext(ctx).Create(e).Error)
+}
+
+// CountAuditEvent records e, which has a DedupeKey, or counts one more
+// occurrence on the row already recorded with that key. It reports whether it
+// created the row. An insert that the unique key refuses, then an increment,
+// rather than one upsert: neither engine tells reliably whether an upsert
+// inserted (SQLite counts an update as one row, as an insert; MariaDB answers
+// an upsert's RETURNING with the row either way).
+func (q *Queries) CountAuditEvent(ctx context.Context, e *models.AuditEvent) (bool, error) {
+	err := classify(q.db.WithContext(ctx).Create(e).Error)
+	if !errors.Is(err, ErrDuplicate) {
+		return err == nil, err
+	}
+	return false, classify(q.db.WithContext(ctx).Model(&models.AuditEvent{}).Where("dedupe_key = ?", *e.DedupeKey).
+		Update("count", gorm.Expr("? + 1", clause.Column{Name: "count"})).Error)
 }
 
 // AuditEvents lists a user's events newest first, after the cursor (an event id;
