@@ -25,6 +25,11 @@ const (
 	CodeUnavailable        = "SERVICE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL_SERVER_ERROR"
 	CodeForbidden          = "FORBIDDEN"
+	// CodeQueryTooComplex refuses a document over the Limits or an operation
+	// over the complexity limit (gqlgen's own code for the latter).
+	CodeQueryTooComplex = "COMPLEXITY_LIMIT_EXCEEDED"
+	// CodeResponseTooLarge withholds a result larger than the response cap.
+	CodeResponseTooLarge = "RESPONSE_TOO_LARGE"
 )
 
 // errorPresenter is the one place that turns an error into what a client sees:
@@ -89,11 +94,15 @@ func variableField(p ast.Path) string {
 func classify(err error) (code, message string, ext map[string]any) {
 	var input *auth.InputError
 	var limited *auth.RateLimitError
+	var repeated *RepeatLimitError
 	switch {
 	case errors.As(err, &input):
 		return CodeBadUserInput, input.Message, map[string]any{"field": input.Field}
 	case errors.As(err, &limited):
 		return CodeRateLimited, limited.Error(), map[string]any{"retryAfter": limited.RetryAfterSeconds()}
+	case errors.As(err, &repeated):
+		// The next request may run them at once.
+		return CodeRateLimited, repeated.Error(), map[string]any{"retryAfter": 1}
 	}
 	for _, m := range []struct {
 		sentinel error

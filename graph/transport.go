@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -27,7 +28,13 @@ const (
 // request is read and decoded once and every refusal is a GraphQL response
 // with a code: theirs answer some refusals with a bare message, and quote a
 // malformed body, passwords and all, back to the client.
-type httpTransport struct{}
+//
+// A response is encoded whole before any of it is sent, and one larger than
+// maxResponseBytes is withheld: a client asking for tens of megabytes gets a
+// RESPONSE_TOO_LARGE error instead.
+type httpTransport struct {
+	maxResponseBytes int
+}
 
 var _ graphql.Transport = httpTransport{}
 
@@ -35,7 +42,7 @@ func (httpTransport) Supports(r *http.Request) bool {
 	return r.Method == http.MethodPost || r.Method == http.MethodGet
 }
 
-func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
 	params, status, msg := readParams(r)
 	if msg != "" {
@@ -57,7 +64,7 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
 			w.WriteHeader(protocolStatus)
 		}
-		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
+		t.write(w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
 		return
 	}
 	if r.Method == http.MethodGet && op.Operation.Operation != ast.Query {
@@ -66,7 +73,28 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, op)
-	writeResponse(w, responses(ctx))
+	t.write(w, responses(ctx))
+}
+
+// write answers resp, or RESPONSE_TOO_LARGE in its place when its encoding
+// is over the cap. gqlgen has already built the data in memory: the cap keeps
+// it from the wire, the complexity limit from being built.
+func (t httpTransport) write(w http.ResponseWriter, resp *graphql.Response) {
+	var buf bytes.Buffer
+	if len(resp.Data) <= t.maxResponseBytes {
+		if err := json.NewEncoder(&buf).Encode(resp); err != nil {
+			writeResponse(w, &graphql.Response{Errors: gqlerror.List{{Message: "internal server error", Extensions: map[string]any{"code": CodeInternal}}}})
+			return
+		}
+	}
+	if len(resp.Data) > t.maxResponseBytes || buf.Len() > t.maxResponseBytes {
+		// The operation ran: data is null, as for an error that reached the
+		// root, and the status stays 200.
+		msg := fmt.Sprintf("the response is larger than %d bytes: ask for fewer fields or smaller pages", t.maxResponseBytes)
+		writeResponse(w, &graphql.Response{Data: json.RawMessage("null"), Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": CodeResponseTooLarge}}}})
+		return
+	}
+	_, _ = w.Write(buf.Bytes())
 }
 
 // readParams reads the request: on failure, the status and message to answer.

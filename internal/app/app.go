@@ -26,13 +26,15 @@ import (
 
 // Tunables that are not worth a setting.
 const (
-	maxBodyBytes    = 1 << 20
-	complexityLimit = 1000
-	// parserTokenLimit is high enough that a query of thousands of aliases
-	// reaches the complexity check (and its contract code) instead of failing
-	// to parse, and low enough to bound the parser's work within the body limit.
-	parserTokenLimit = 200_000
-	pruneInterval    = 10 * time.Minute
+	maxBodyBytes = 1 << 20
+	// complexityLimit lets one request read a full page of sessions, a full
+	// page of audit events and me, every field of each (graph.DefaultComplexityLimit).
+	complexityLimit  = graph.DefaultComplexityLimit
+	maxResponseBytes = graph.DefaultMaxResponseBytes
+	// maxMutationRepeats bounds the aliases of one mutation field that run in a
+	// request, as many as the failed logins the default limit allows.
+	maxMutationRepeats = 10
+	pruneInterval      = 10 * time.Minute
 )
 
 // App is an assembled authql.
@@ -100,9 +102,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge, ReuseGrace: cfg.ReuseGrace,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser, Limits: rules(cfg.Limits),
 	}, log)
-	gql := graph.NewServer(a.Auth, graph.Options{
-		Introspection: cfg.Introspection, ComplexityLimit: complexityLimit, TokenLimit: parserTokenLimit, Log: log,
-	})
+	gqlOpts := graph.Options{
+		Introspection: cfg.Introspection, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
+		// A sessions list is costed at its cap, up to 100 items; a larger cap
+		// leaves longer lists to the response size limit.
+		MaxSessions: min(cfg.MaxSessionsPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
+	}
+	if cfg.RateLimit {
+		// A rate limit of one request: off with the others.
+		gqlOpts.MaxMutationRepeats = maxMutationRepeats
+	}
+	gql := graph.NewServer(a.Auth, gqlOpts)
 	a.Handler = server.New(server.Options{
 		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.JWKSMaxAge,
 		Playground: cfg.Playground, CookieMode: cfg.RefreshCookie, CORSOrigins: cfg.CORSOrigins,

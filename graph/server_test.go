@@ -1,0 +1,100 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+)
+
+// testServer is NewServer without an auth service. With stop, a request ends
+// where execution would begin, after the document limits, validation and the
+// complexity limit, answering {"data":{"executed":true}}.
+func testServer(t testing.TB, opts Options, stop bool) (*handler.Server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	opts.Log = slog.New(slog.NewTextHandler(logs, nil))
+	srv := NewServer(nil, opts)
+	if stop {
+		srv.AroundOperations(func(context.Context, graphql.OperationHandler) graphql.ResponseHandler {
+			return graphql.OneShot(&graphql.Response{Data: json.RawMessage(`{"executed":true}`)})
+		})
+	}
+	return srv, logs
+}
+
+// syncBuffer collects log lines written from the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type gqlResponse struct {
+	status int
+	raw    []byte
+	Data   map[string]json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Path       []any          `json:"path"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+// code is the first error's code, "" without errors.
+func (r *gqlResponse) code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+func post(t testing.TB, h http.Handler, query string, vars map[string]any) *gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	r := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	raw, _ := io.ReadAll(w.Body)
+	out := &gqlResponse{status: w.Code, raw: raw}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatalf("not JSON (%d): %.300s", w.Code, raw)
+	}
+	return out
+}
+
+// aliases repeats field n times, aliased a0, a1, ...
+func aliases(n int, field string) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(" a")
+		b.WriteString(itoa(i))
+		b.WriteString(": ")
+		b.WriteString(field)
+	}
+	return b.String()
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
