@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -84,7 +83,7 @@ func (s *Service) auditRateLimited(ctx context.Context, e Event, rule ratelimit.
 	row := s.auditRow(e)
 	subject := "user:" + e.UserID
 	if e.UserID == "" {
-		subject = "net:" + network(e.Client.IP)
+		subject = "net:" + e.Client.limitKey()
 	}
 	var window int64 // a rule without a window counts in one row
 	if rule.Window > 0 {
@@ -102,17 +101,6 @@ func (s *Service) auditRateLimited(ctx context.Context, e Event, rule ratelimit.
 		s.log.WarnContext(ctx, "security event", "type", e.Type, "detail", e.Detail, "ip", e.Client.IP,
 			"note", "further refusals in this window are counted, not logged")
 	}
-}
-
-// network is the client network an address belongs to: the address itself
-// for IPv4, its /64 for IPv6, where one client commonly holds a whole /64.
-func network(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || !addr.Unmap().Is6() {
-		return ip
-	}
-	p, _ := addr.Prefix(64)
-	return p.String()
 }
 
 func (s *Service) auditRow(e Event) *models.AuditEvent {

@@ -32,6 +32,15 @@ type Client struct {
 	Network string
 }
 
+// limitKey is what the per-client limits count by: Network, or the address
+// itself for a client whose network nobody worked out.
+func (c Client) limitKey() string {
+	if c.Network != "" {
+		return c.Network
+	}
+	return c.IP
+}
+
 // Principal is a caller proven by a valid access token of a live session.
 type Principal struct {
 	UserID    string
@@ -115,7 +124,7 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	if err := validatePassword("password", pw); err != nil {
 		return nil, err
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Signup, c.Network, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Signup, c.limitKey(), nil); err != nil {
 		return nil, err
 	}
 	// A cheap look first spares an argon2id hash for a taken address; the unique
@@ -150,10 +159,10 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	}
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
-	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.Network, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.limitKey(), nil); err != nil {
 		return nil, err
 	}
-	accountKey := email + "\x00" + c.Network
+	accountKey := email + "\x00" + c.limitKey()
 	// A refusal for the account shows in that account's own audit trail.
 	owner := func() string {
 		if u, err := s.store.UserByEmail(ctx, email); err == nil {
@@ -162,7 +171,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 		return ""
 	}
 	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
-		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
 		return nil, err
 	}
 	// Successes per account, from anywhere, are bounded too: one account must
@@ -170,7 +179,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	// above, so they give this one back.
 	if err := s.take(ctx, c, s.opts.Limits.LoginAccount, email, owner); err != nil {
 		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
-		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
 		return nil, err
 	}
 	u, err := s.checkPassword(ctx, c, email, pw)
@@ -181,7 +190,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 		// Only wrong credentials count: a success, or a failure of ours (busy
 		// hashers, an unreachable database), gives the attempt back.
 		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
-		s.refund(ctx, s.opts.Limits.LoginIP, c.Network)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
 	}
 	if err != nil {
 		return nil, err
@@ -346,7 +355,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 	if raw == "" {
 		return nil, ErrInvalidRefreshToken
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.Network, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Refresh, c.limitKey(), nil); err != nil {
 		return nil, err
 	}
 	claims, err := s.tokens.VerifyRefresh(raw)
@@ -486,7 +495,7 @@ func (s *Service) Logout(ctx context.Context, c Client, raw string) error {
 	if raw == "" {
 		return ErrInvalidRefreshToken
 	}
-	if err := s.take(ctx, c, s.opts.Limits.Logout, c.Network, nil); err != nil {
+	if err := s.take(ctx, c, s.opts.Limits.Logout, c.limitKey(), nil); err != nil {
 		return err
 	}
 	claims, err := s.tokens.VerifyRefreshIgnoringExpiry(raw)
