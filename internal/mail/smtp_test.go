@@ -146,4 +146,3 @@ func TestLogTransport(t *testing.T) {
 		}
 	}
 }
-
