@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	netmail "net/mail"
@@ -45,6 +46,7 @@ func fast(id string, obs mail.Observer) mail.SenderConfig {
 	return mail.SenderConfig{
 		ID: id, Concurrency: 4, Poll: 50 * time.Millisecond, Lease: 10 * time.Second,
 		Backoff: mail.Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond}, Observer: obs,
+		Logger: slog.New(slog.DiscardHandler),
 	}
 }
 

@@ -232,15 +232,15 @@ func (s *Sender) deliver(ctx context.Context, row models.OutboxMail) {
 	}
 	class, detail := describe(err)
 	attempts := row.Attempts + 1
-	delay := s.cfg.Backoff.Delay(attempts)
-	next := s.cfg.Now().Add(delay)
+	now := s.cfg.Now()
+	next := now.Add(s.cfg.Backoff.Delay(attempts))
 	if next.After(row.ExpiresAt) {
 		next = row.ExpiresAt // to be dropped when it expires, not an hour later
 	}
 	if _, err := s.store.MarkMailFailed(ctx, row.ID, s.cfg.ID, next, class); err != nil {
 		log.Error("mail: cannot record a failed attempt; the mail is retried when its lease ends", "err", err)
 	}
-	attrs := []any{"attempt", attempts, "error_class", class, "retry_in", next.Sub(s.cfg.Now()).Round(time.Second).String()}
+	attrs := []any{"attempt", attempts, "error_class", class, "retry_in", next.Sub(now).Round(time.Millisecond).String()}
 	if detail != "" {
 		attrs = append(attrs, "detail", detail)
 	}
@@ -262,6 +262,6 @@ func (s *Sender) drop(ctx context.Context, row models.OutboxMail, log *slog.Logg
 		lastError = *row.LastError
 	}
 	log.Error("mail: dropped undelivered, its link expired", "attempts", row.Attempts, "last_error_class", lastError,
-		"queued_for", row.ExpiresAt.Sub(row.CreatedAt).Round(time.Second).String())
+		"queued_for", s.cfg.Now().Sub(row.CreatedAt).Round(time.Millisecond).String())
 	s.cfg.Observer.Sent("expired")
 }

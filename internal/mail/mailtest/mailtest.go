@@ -57,6 +57,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	listener net.Listener
 	received []Received
 	failCode int
 	changed  chan struct{} // closed and replaced on every message
@@ -102,10 +103,12 @@ func (s *Server) RootCAs() *x509.CertPool { return s.certs }
 // refused until Restart.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, l := s.srv, s.listener
+	s.srv, s.listener = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		// The listener too: Serve may not have registered it with srv yet.
+		_ = l.Close()
 		_ = srv.Close()
 	}
 }
@@ -180,7 +183,7 @@ func (s *Server) serve(l net.Listener) {
 		l = tls.NewListener(l, s.tls)
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.listener = srv, l
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(l) }()
 }
