@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -347,4 +348,67 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// gate is a transport that holds every mail until released, counting how
+// many it holds at most.
+type gate struct {
+	mu            sync.Mutex
+	inflight, max int
+	sent          int
+	release       chan struct{}
+}
+
+func (g *gate) Send(ctx context.Context, _ mail.Message) error {
+	g.mu.Lock()
+	g.inflight++
+	g.max = max(g.max, g.inflight)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight--
+	g.sent++
+	return nil
+}
+
+func (g *gate) stats() (inflight, maxInflight, sent int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inflight, g.max, g.sent
+}
+
+// TestConcurrencyBounded: no more than Concurrency mails are in flight, and
+// a stopping sender finishes them before Run returns.
+func TestConcurrencyBounded(t *testing.T) {
+	st, ob := openStore(t, storetest.SQLite(t)), newOutbox(t)
+	g := &gate{release: make(chan struct{})}
+	cfg := fast("a", nil)
+	cfg.Concurrency = 3
+	sender := mail.NewSender(st, ob, g, cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sender.Run(ctx) }()
+	for i := range 10 {
+		enqueue(t, st, ob, fmt.Sprintf("c%d@example.com", i), "tok")
+	}
+	sender.Notify()
+	waitUntil(t, "three mails in flight", func() bool { n, _, _ := g.stats(); return n == 3 })
+	time.Sleep(150 * time.Millisecond) // three polls: room for a fourth to start
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned with mails in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, peak, sent := g.stats(); peak != 3 || sent != 3 {
+		t.Errorf("at most %d in flight, %d sent; want 3 and 3", peak, sent)
+	}
+	if n := depth(t, st); n != 7 {
+		t.Errorf("queue depth %d after stopping, want the 7 not started", n)
+	}
 }
