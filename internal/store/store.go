@@ -214,7 +214,10 @@ func openMySQL(rawURL string) (*Store, error) {
 	return &Store{Queries: Queries{db: db, read: db}, dialect: "mysql"}, nil
 }
 
-var tables = []any{&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{}, &models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}}
+var tables = []any{
+	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
+	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
+}
 
 // migrate creates or updates the tables. Instances starting together must not
 // race to create the same table: on SQLite the migration is one immediate
