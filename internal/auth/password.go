@@ -36,51 +36,51 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
+	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (issued, error) {
 		// The user row before any of its sessions, the order of a session
 		// start (see makeRoom): the reverse would deadlock with a login.
 		if _, err := q.LockCredentials(ctx, u.ID); err != nil {
-			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
+			return issued{}, notFoundAs(err, ErrUnauthenticated)
 		}
 		sess, err := q.SessionByID(ctx, p.SessionID)
 		if err != nil {
-			return refreshResult{}, notFoundAs(err, ErrUnauthenticated)
+			return issued{}, notFoundAs(err, ErrUnauthenticated)
 		}
 		now := s.now()
 		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return refreshResult{}, ErrUnauthenticated
+			return issued{}, ErrUnauthenticated
 		}
 		// Only if the password verified above is still the current one: of two
 		// racing changes, the second is refused instead of silently winning.
 		changed, err := q.ChangePassword(ctx, u.ID, u.CredentialsVersion, hash, now)
 		if err != nil {
-			return refreshResult{}, err
+			return issued{}, err
 		}
 		if !changed {
-			return refreshResult{}, ErrInvalidCredentials
+			return issued{}, ErrInvalidCredentials
 		}
 		if _, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now); err != nil {
-			return refreshResult{}, err
+			return issued{}, err
 		}
 		currentToken, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 		if err != nil {
-			return refreshResult{}, err
+			return issued{}, err
 		}
-		refresh, exp, err := s.rotate(ctx, q, sess, currentToken, now)
+		next, err := s.rotate(ctx, q, sess, currentToken, now)
 		if err != nil {
-			return refreshResult{}, err
+			return issued{}, err
 		}
 		if err := s.audit(ctx, q, Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID}); err != nil {
-			return refreshResult{}, err
+			return issued{}, err
 		}
-		return refreshResult{outcome: rotated, sess: sess, refresh: refresh, refreshExp: exp}, nil
+		return next, nil
 	})
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	u.PasswordHash = hash
 	u.CredentialsVersion++
-	return s.payload(res.sess, u, res.refresh, res.refreshExp)
+	return s.payload(res, u)
 }
 
 // checkPassword finds the account of email and checks its password.

@@ -41,7 +41,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.sess.ID, "user", res.sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}
-	return s.payload(res.sess, nil, res.refresh, res.refreshExp)
+	return s.payload(res.issued, nil)
 }
 
 // refreshOutcome is what a refresh transaction did.
@@ -55,10 +55,16 @@ const (
 
 // refreshResult is the outcome of a refresh transaction with what to answer.
 type refreshResult struct {
-	outcome    refreshOutcome
-	sess       *models.Session
-	refresh    string
-	refreshExp time.Time
+	outcome refreshOutcome
+	issued
+}
+
+// issued is the refresh token a transaction answers for its session, issued
+// or derived again: the caller's answer once the transaction has committed.
+type issued struct {
+	sess    *models.Session
+	refresh string
+	exp     time.Time
 }
 
 // refreshTx is one attempt at the refresh transaction. Its result is all it
@@ -82,14 +88,14 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 		return refreshResult{}, ErrInvalidRefreshToken
 	}
 	if presented.UsedAt == nil && presented.ID == sess.CurrentTokenID {
-		refresh, exp, err := s.rotate(ctx, q, sess, presented, now)
+		next, err := s.rotate(ctx, q, sess, presented, now)
 		if err != nil {
 			return refreshResult{}, err
 		}
 		if err := s.audit(ctx, q, Event{Type: EventRefresh, Client: c, UserID: sess.UserID, SessionID: sess.ID}); err != nil {
 			return refreshResult{}, err
 		}
-		return refreshResult{outcome: rotated, sess: sess, refresh: refresh, refreshExp: exp}, nil
+		return refreshResult{outcome: rotated, issued: next}, nil
 	}
 	current, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 	if err != nil {
@@ -99,11 +105,11 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 		current.ParentID != nil && *current.ParentID == presented.ID &&
 		now.Sub(*presented.UsedAt) <= s.opts.ReuseGrace && now.Before(current.ExpiresAt)
 	if inGrace {
-		refresh, exp, err := s.rederive(sess, current)
+		again, err := s.rederive(sess, current)
 		if err != nil {
 			return refreshResult{}, err
 		}
-		return refreshResult{outcome: replayed, sess: sess, refresh: refresh, refreshExp: exp}, nil
+		return refreshResult{outcome: replayed, issued: again}, nil
 	}
 	// Reuse: the revocation and its event commit although the caller is refused.
 	if _, err := q.RevokeSession(ctx, sess.UserID, sess.ID, ReasonReuse, now); err != nil {
@@ -112,44 +118,43 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 	if err := s.audit(ctx, q, Event{Type: EventReuseDetected, Client: c, UserID: sess.UserID, SessionID: sess.ID}); err != nil {
 		return refreshResult{}, err
 	}
-	return refreshResult{outcome: reuseDetected, sess: sess}, nil
+	return refreshResult{outcome: reuseDetected, issued: issued{sess: sess}}, nil
 }
 
 // rotate consumes the current token of a locked session and issues its successor.
-func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Session, current *models.RefreshToken, now time.Time) (string, time.Time, error) {
+func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Session, current *models.RefreshToken, now time.Time) (issued, error) {
 	ok, err := q.MarkTokenUsed(ctx, current.ID, now)
 	if err != nil {
-		return "", time.Time{}, err
+		return issued{}, err
 	}
 	if !ok {
 		// Unreachable while the session lock holds; refuse rather than fork the family.
-		return "", time.Time{}, ErrInvalidRefreshToken
+		return issued{}, ErrInvalidRefreshToken
 	}
 	claims := s.tokens.NewRefresh(sess.UserID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
 	raw, row, err := s.signRefresh(claims, &current.ID)
 	if err != nil {
-		return "", time.Time{}, err
+		return issued{}, err
 	}
 	if err := q.InsertRefreshToken(ctx, row, now); err != nil {
-		return "", time.Time{}, err
+		return issued{}, err
 	}
-	sess.CurrentTokenID, sess.LastUsedAt = row.ID, now
-	return raw, row.ExpiresAt, nil
+	return issued{sess: sess, refresh: raw, exp: row.ExpiresAt}, nil
 }
 
 // rederive signs the stored claims of the session's current token again: HMAC
 // is deterministic, so this is the very token issued before, never a sibling.
-func (s *Service) rederive(sess *models.Session, current *models.RefreshToken) (string, time.Time, error) {
+func (s *Service) rederive(sess *models.Session, current *models.RefreshToken) (issued, error) {
 	claims := token.RefreshClaims{
 		Subject: sess.UserID, SessionID: sess.ID, ID: current.ID,
 		IssuedAt: jwt.NewNumericDate(current.IssuedAt), ExpiresAt: jwt.NewNumericDate(current.ExpiresAt),
 	}
 	raw, err := s.tokens.SignRefresh(claims)
 	if err != nil {
-		return "", time.Time{}, err
+		return issued{}, err
 	}
 	if subtle.ConstantTimeCompare([]byte(s.tokens.HashRefresh(raw)), []byte(current.Hash)) != 1 {
-		return "", time.Time{}, errors.New("auth: re-derived refresh token does not match its stored hash (server secret or issuer changed?)")
+		return issued{}, errors.New("auth: re-derived refresh token does not match its stored hash (server secret or issuer changed?)")
 	}
-	return raw, current.ExpiresAt, nil
+	return issued{sess: sess, refresh: raw, exp: current.ExpiresAt}, nil
 }

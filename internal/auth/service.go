@@ -124,17 +124,18 @@ func (s *Service) signRefresh(c token.RefreshClaims, parent *string) (string, *m
 	}, nil
 }
 
-// payload answers a token pair of the session: the refresh token given and a
+// payload answers a token pair of the session: the refresh token issued and a
 // new access token. u is the user when the operation has it loaded already.
-func (s *Service) payload(sess *models.Session, u *models.User, refresh string, refreshExp time.Time) (*Payload, error) {
+func (s *Service) payload(i issued, u *models.User) (*Payload, error) {
+	sess := i.sess
 	access, exp, err := s.tokens.IssueAccess(sess.UserID, sess.ID, sess.ExpiresAt)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	return &Payload{
-		AccessToken: access, RefreshToken: &refresh, TokenType: "Bearer",
+		AccessToken: access, RefreshToken: &i.refresh, TokenType: "Bearer",
 		ExpiresIn:            int(exp.Sub(s.now()).Round(time.Second) / time.Second),
-		AccessTokenExpiresAt: exp.UTC(), RefreshTokenExpiresAt: refreshExp.UTC(),
+		AccessTokenExpiresAt: exp.UTC(), RefreshTokenExpiresAt: i.exp.UTC(),
 		UserID: sess.UserID, User: u,
 	}, nil
 }

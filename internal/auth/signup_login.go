@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/authql/authql/internal/ratelimit"
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/token"
 	"github.com/authql/authql/models"
@@ -12,14 +13,8 @@ import (
 
 // Signup creates an account and its first session.
 func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payload, error) {
-	email, err := NormalizeEmail(email)
+	email, err := s.admit(ctx, c, s.opts.Limits.Signup, email, pw)
 	if err != nil {
-		return nil, err
-	}
-	if err := validatePassword("password", pw); err != nil {
-		return nil, err
-	}
-	if err := s.take(ctx, c, s.opts.Limits.Signup, c.limitKey(), nil); err != nil {
 		return nil, err
 	}
 	// A cheap look first spares an argon2id hash for a taken address; the unique
@@ -45,16 +40,10 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 // Login checks credentials and starts a session. Unknown email and wrong
 // password are one error, and both spend one password verification.
 func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Payload, error) {
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return nil, err
-	}
-	if err := validatePassword("password", pw); err != nil {
-		return nil, err
-	}
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
-	if err := s.take(ctx, c, s.opts.Limits.LoginIP, c.limitKey(), nil); err != nil {
+	email, err := s.admit(ctx, c, s.opts.Limits.LoginIP, email, pw)
+	if err != nil {
 		return nil, err
 	}
 	accountKey := email + "\x00" + c.limitKey()
@@ -95,6 +84,23 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
 	}
 	return p, err
+}
+
+// admit opens Signup and Login: the address in its stored form, a password
+// of an acceptable shape, then one attempt of the client against rule. Input
+// is checked first so that a malformed request spends no attempt.
+func (s *Service) admit(ctx context.Context, c Client, rule ratelimit.Rule, email, pw string) (string, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	if err := validatePassword("password", pw); err != nil {
+		return "", err
+	}
+	if err := s.take(ctx, c, rule, c.limitKey(), nil); err != nil {
+		return "", err
+	}
+	return email, nil
 }
 
 // credentialsUnchanged refuses, in the transaction that creates a login's
@@ -148,5 +154,5 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	return s.payload(sess, u, refresh, row.ExpiresAt)
+	return s.payload(issued{sess: sess, refresh: refresh, exp: row.ExpiresAt}, u)
 }
