@@ -125,10 +125,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 // signer first.
 func accessKeys(set *keys.Set) []token.Key {
 	signer := set.Signer()
-	out := []token.Key{{ID: signer.ID, Method: signer.Method(), SignKey: signer.Private, VerifyKey: signer.Public()}}
+	out := []token.Key{{ID: signer.ID, Algorithm: signer.Algorithm, SignKey: signer.Private, VerifyKey: signer.Public()}}
 	for _, k := range set.Keys() {
 		if k != signer {
-			out = append(out, token.Key{ID: k.ID, Method: k.Method(), VerifyKey: k.Public()})
+			out = append(out, token.Key{ID: k.ID, Algorithm: k.Algorithm, VerifyKey: k.Public()})
 		}
 	}
 	return out

@@ -9,7 +9,6 @@ import (
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/token"
 	"github.com/authql/authql/models"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Refresh rotates a refresh token: the presented token is consumed and a new
@@ -147,7 +146,7 @@ func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Ses
 func (s *Service) rederive(sess *models.Session, current *models.RefreshToken) (issued, error) {
 	claims := token.RefreshClaims{
 		Subject: sess.UserID, SessionID: sess.ID, ID: current.ID,
-		IssuedAt: jwt.NewNumericDate(current.IssuedAt), ExpiresAt: jwt.NewNumericDate(current.ExpiresAt),
+		IssuedAt: current.IssuedAt, ExpiresAt: current.ExpiresAt,
 	}
 	raw, err := s.tokens.SignRefresh(claims)
 	if err != nil {
