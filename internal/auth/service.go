@@ -95,15 +95,19 @@ type Service struct {
 	limiter ratelimit.Limiter
 	opts    Options
 	log     *slog.Logger
-	now     func() time.Time
+	// now is the store's clock: every time the service reads is written, or
+	// compared with a stored one, so both agree on it to the millisecond.
+	now func() time.Time
 }
 
-// New wires a Service. limiter may be ratelimit.Disabled{}.
+// New wires a Service. limiter may be ratelimit.Disabled{}. The service reads
+// the time from st (store.WithClock), tokens from its own Config.Now: give
+// both the same clock.
 func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limiter ratelimit.Limiter, opts Options, log *slog.Logger) *Service {
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
-	return &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: store.Now}
+	return &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: st.Now}
 }
 
 // User returns a user by id.
