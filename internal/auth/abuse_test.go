@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -38,9 +39,11 @@ func (l *logBuffer) count(s string) int {
 }
 
 // serviceWith is a Service on the fixture's store with opts and limiter,
-// logging warnings to logs.
+// logging warnings to logs. Lifetimes opts leaves zero are the fixture's.
 func (f *fixture) serviceWith(opts auth.Options, limiter ratelimit.Limiter, logs *logBuffer) *auth.Service {
-	opts.RefreshTTL, opts.SessionMaxAge, opts.ReuseGrace = time.Hour, 24*time.Hour, 10*time.Second
+	opts.RefreshTTL = cmp.Or(opts.RefreshTTL, time.Hour)
+	opts.SessionMaxAge = cmp.Or(opts.SessionMaxAge, 24*time.Hour)
+	opts.ReuseGrace = cmp.Or(opts.ReuseGrace, 10*time.Second)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return auth.New(f.store, f.tokens, password.NewHasher(cheap, 0, 10*time.Second), limiter, opts, log)
 }
