@@ -52,6 +52,7 @@ type Option func(*options)
 
 type options struct {
 	passwordParams password.Params
+	now            func() time.Time
 }
 
 // WithPasswordParams replaces argon2id's cost: tests that create hundreds of
@@ -60,16 +61,25 @@ func WithPasswordParams(p password.Params) Option {
 	return func(o *options) { o.passwordParams = p }
 }
 
+// WithClock makes the domain read the time from now instead of the wall
+// clock: the store, the token service and, through the store, the auth
+// service, one clock for all. Tests step through token lifetimes with it.
+// Rate-limit windows keep their own clock (Redis keeps the time of a shared
+// limit).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
 // New opens the database, loads the keys and builds the handler.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
-	o := options{passwordParams: password.DefaultParams}
+	o := options{passwordParams: password.DefaultParams, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	tokenCfg := token.Config{Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL}
+	tokenCfg := token.Config{Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: o.now}
 	publicJWKS := []byte(`{"keys":[]}`)
 	if cfg.JWKSFile != "" {
 		set, err := keys.Load(cfg.JWKSFile)
@@ -83,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithClock(o.now))
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +135,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 // signer first.
 func accessKeys(set *keys.Set) []token.Key {
 	signer := set.Signer()
-	out := []token.Key{{ID: signer.ID, Method: signer.Method(), SignKey: signer.Private, VerifyKey: signer.Public()}}
+	out := []token.Key{{ID: signer.ID, Algorithm: signer.Algorithm, SignKey: signer.Private, VerifyKey: signer.Public()}}
 	for _, k := range set.Keys() {
 		if k != signer {
-			out = append(out, token.Key{ID: k.ID, Method: k.Method(), VerifyKey: k.Public()})
+			out = append(out, token.Key{ID: k.ID, Algorithm: k.Algorithm, VerifyKey: k.Public()})
 		}
 	}
 	return out

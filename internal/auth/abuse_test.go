@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,26 +18,6 @@ import (
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"
 )
-
-// clock is a settable time for a Service, starting now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: store.Now()} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // logBuffer collects a Service's log lines.
 type logBuffer struct {
@@ -58,9 +39,11 @@ func (l *logBuffer) count(s string) int {
 }
 
 // serviceWith is a Service on the fixture's store with opts and limiter,
-// logging warnings to logs.
+// logging warnings to logs. Lifetimes opts leaves zero are the fixture's.
 func (f *fixture) serviceWith(opts auth.Options, limiter ratelimit.Limiter, logs *logBuffer) *auth.Service {
-	opts.RefreshTTL, opts.SessionMaxAge, opts.ReuseGrace = time.Hour, 24*time.Hour, 10*time.Second
+	opts.RefreshTTL = cmp.Or(opts.RefreshTTL, time.Hour)
+	opts.SessionMaxAge = cmp.Or(opts.SessionMaxAge, 24*time.Hour)
+	opts.ReuseGrace = cmp.Or(opts.ReuseGrace, 10*time.Second)
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return auth.New(f.store, f.tokens, password.NewHasher(cheap, 0, 10*time.Second), limiter, opts, log)
 }
@@ -82,13 +65,12 @@ func TestSessionCapEvictsLeastRecentlyUsed(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		f := newFixture(t, db, cheap)
 		svc := f.serviceWith(auth.Options{MaxSessionsPerUser: 3}, ratelimit.Disabled{}, &logBuffer{})
-		clk := newClock()
-		auth.SetClock(svc, clk.now)
+		clk := f.clock
 		ctx := context.Background()
 		email := newEmail()
 		step := func(op func() (*auth.Payload, error)) *auth.Payload {
 			t.Helper()
-			clk.advance(time.Second)
+			clk.Advance(time.Second)
 			p, err := op()
 			if err != nil {
 				t.Fatal(err)
@@ -225,8 +207,7 @@ func TestRateLimitedAttemptsAreAggregated(t *testing.T) {
 			LoginAccountIP: ratelimit.Rule{Name: "login-account-ip", Limit: 2, Window: 15 * time.Minute},
 			Signup:         ratelimit.Rule{Name: "signup-ip", Limit: 1, Window: time.Hour},
 		}}, ratelimit.NewMemory(), logs)
-		clk := newClock()
-		auth.SetClock(svc, clk.now)
+		clk := f.clock
 		ctx := context.Background()
 		const warning = "msg=\"security event\""
 
@@ -267,7 +248,7 @@ func TestRateLimitedAttemptsAreAggregated(t *testing.T) {
 				t.Fatalf("%d warnings logged, want 1", n)
 			}
 			// The next window of the rule starts a new row.
-			clk.advance(15 * time.Minute)
+			clk.Advance(15 * time.Minute)
 			if _, err := svc.Login(ctx, auth.Client{IP: "198.51.100.1"}, email, "wrong password"); err == nil {
 				t.Fatal("login with a wrong password succeeded")
 			}

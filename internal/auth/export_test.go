@@ -1,7 +1,4 @@
 package auth
 
-import "time"
-
-// SetClock makes s read the time from now: tests step through windows
-// without waiting for them.
-func SetClock(s *Service, now func() time.Time) { s.now = now }
+// PruneOnce is one round of Prune, for tests that check what it deletes.
+var PruneOnce = (*Service).pruneOnce

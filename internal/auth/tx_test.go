@@ -16,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/clock"
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/ratelimit"
 	"github.com/authql/authql/internal/store"
@@ -28,25 +29,29 @@ const pw = "correct horse battery"
 // cheap keeps argon2id's shape at a test's price.
 var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// fixture is a Service on a real database whose statements a test can fail.
+// fixture is a Service on a real database whose statements a test can fail,
+// reading the time from a clock the test advances.
 type fixture struct {
 	svc    *auth.Service
 	store  *store.Store
 	fail   *storetest.Failures
 	db     *sql.DB // the same database, read directly
 	tokens *token.Service
+	clock  *clock.Fake
 }
 
 func newFixture(t *testing.T, b storetest.Backend, params password.Params) *fixture {
 	t.Helper()
-	f := &fixture{fail: &storetest.Failures{}}
-	st, err := store.Open(context.Background(), b.URL, store.WithFailureHook(f.fail.Hook))
+	// A whole second: token times are whole seconds, so expiries fall exactly
+	// a lifetime after the start.
+	f := &fixture{fail: &storetest.Failures{}, clock: clock.NewFake(time.Now().Truncate(time.Second))}
+	st, err := store.Open(context.Background(), b.URL, store.WithFailureHook(f.fail.Hook), store.WithClock(f.clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	f.store, f.db = st, storetest.SQL(t, b)
-	f.tokens, err = token.New(token.Config{Secret: []byte("auth-test-secret-0123456789abcdef0123"), Issuer: "authql", Audience: "authql", AccessTTL: 15 * time.Minute})
+	f.tokens, err = token.New(token.Config{Secret: []byte("auth-test-secret-0123456789abcdef0123"), Issuer: "authql", Audience: "authql", AccessTTL: 15 * time.Minute, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -221,11 +221,12 @@ func TestRefreshGraceWindow(t *testing.T) {
 
 func TestRefreshReuseRevokesSession(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		e := start(t, db, "AUTHQL_REFRESH_REUSE_GRACE=0s")
+		clk := newClock()
+		e := startClocked(t, db, clk, "AUTHQL_REFRESH_REUSE_GRACE=0s")
 		s := e.signup(newEmail(), pw)
 		other := e.login(s.User.Email, pw) // another session of the same user
 		r1, _ := e.refresh(s.refresh())
-		time.Sleep(5 * time.Millisecond)
+		clk.Advance(time.Millisecond) // past the grace window of 0s
 		_, resp := e.refresh(s.refresh())
 		if resp.code() != "INVALID_REFRESH_TOKEN" {
 			t.Fatalf("reuse: %s", resp.Raw)
@@ -447,9 +448,10 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestSessionAbsoluteLifetime(t *testing.T) {
-	e := start(t, storetest.SQLite(t), "AUTHQL_SESSION_MAX_AGE=2s", "AUTHQL_REFRESH_TOKEN_TTL=1h")
+	clk := newClock()
+	e := startClocked(t, storetest.SQLite(t), clk, "AUTHQL_SESSION_MAX_AGE=2s", "AUTHQL_REFRESH_TOKEN_TTL=1h")
 	s := e.signup(newEmail(), pw)
-	limit := time.Now().Add(2 * time.Second)
+	limit := clk.Now().Add(2 * time.Second)
 	if s.RefreshTokenExpiresAt.After(limit) || s.AccessTokenExpiresAt.After(limit) {
 		t.Fatalf("tokens outlive the session: %v %v", s.RefreshTokenExpiresAt, s.AccessTokenExpiresAt)
 	}
@@ -460,7 +462,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 	if !r.RefreshTokenExpiresAt.Equal(s.RefreshTokenExpiresAt) {
 		t.Fatalf("rotation extended the session: %v -> %v", s.RefreshTokenExpiresAt, r.RefreshTokenExpiresAt)
 	}
-	time.Sleep(time.Until(s.RefreshTokenExpiresAt) + 50*time.Millisecond)
+	clk.Advance(s.RefreshTokenExpiresAt.Sub(clk.Now())) // to the session's last instant: refused from it on
 	if _, resp := e.refresh(r.refresh()); resp.code() != "INVALID_REFRESH_TOKEN" {
 		t.Fatalf("refresh after the session's end: %s", resp.Raw)
 	}

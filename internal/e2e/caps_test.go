@@ -27,10 +27,11 @@ type capEvents struct {
 // refused, and the owner's trail shows each eviction.
 func TestSessionCap(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		e := start(t, db, "AUTHQL_MAX_SESSIONS_PER_USER=3", "AUTHQL_RATE_LIMIT=off")
+		clk := newClock()
+		e := startClocked(t, db, clk, "AUTHQL_MAX_SESSIONS_PER_USER=3", "AUTHQL_RATE_LIMIT=off")
 		email := newEmail()
-		// Apart by a little more than the stored times' millisecond.
-		pause := func() { time.Sleep(2 * time.Millisecond) }
+		// Apart by more than the stored times' millisecond.
+		pause := func() { clk.Advance(2 * time.Millisecond) }
 		first := e.signup(email, pw)
 		pause()
 		second := e.login(email, pw)

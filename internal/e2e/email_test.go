@@ -57,7 +57,7 @@ func TestEmailsStoredByTheOldRuleLogIn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := store.Now()
+		now := st.Now()
 		old := map[string]string{ // id -> email as the old rule stored it
 			"00000000-0000-7000-8000-000000000001": "ſam@example.com",
 			"00000000-0000-7000-8000-000000000002": "jose\u0301@example.com",

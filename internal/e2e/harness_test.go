@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/internal/app"
+	"github.com/authql/authql/internal/clock"
 	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/store/storetest"
@@ -40,7 +41,24 @@ type env struct {
 // start runs authql on db with the given settings over the test defaults.
 func start(t testing.TB, db storetest.Backend, settings ...string) *env {
 	t.Helper()
-	a, err := newApp(t, db, []app.Option{app.WithPasswordParams(cheapHash)}, settings...)
+	return startWith(t, db, nil, settings...)
+}
+
+// startClocked is start on a clock the test advances: tests step through
+// token lifetimes, grace windows and session ends instead of sleeping.
+func startClocked(t testing.TB, db storetest.Backend, clk *clock.Fake, settings ...string) *env {
+	t.Helper()
+	return startWith(t, db, []app.Option{app.WithClock(clk.Now)}, settings...)
+}
+
+// newClock is a stopped clock at the current whole second: token times are
+// whole seconds, so lifetimes end exactly a lifetime after it.
+func newClock() *clock.Fake { return clock.NewFake(time.Now().Truncate(time.Second)) }
+
+// startWith is start with options over the cheap password hash.
+func startWith(t testing.TB, db storetest.Backend, opts []app.Option, settings ...string) *env {
+	t.Helper()
+	a, err := newApp(t, db, append([]app.Option{app.WithPasswordParams(cheapHash)}, opts...), settings...)
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

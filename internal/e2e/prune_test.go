@@ -11,13 +11,14 @@ import (
 
 func TestPruneKeepsDetectionUntilSessionsExpire(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		e := start(t, db, "AUTHQL_SESSION_MAX_AGE=1s", "AUTHQL_AUDIT_RETENTION=1ms")
+		clk := newClock()
+		e := startClocked(t, db, clk, "AUTHQL_SESSION_MAX_AGE=1s", "AUTHQL_AUDIT_RETENTION=1ms")
 		short := e.signup(newEmail(), pw)
 		e.refresh(short.refresh())
-		live := start(t, db, "AUTHQL_REFRESH_REUSE_GRACE=0s") // the same database, sessions of the default age
+		live := startClocked(t, db, clk, "AUTHQL_REFRESH_REUSE_GRACE=0s") // the same database, sessions of the default age
 		kept := live.signup(newEmail(), pw)
 		live.refresh(kept.refresh())
-		time.Sleep(1100 * time.Millisecond)
+		clk.Advance(1100 * time.Millisecond)
 
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

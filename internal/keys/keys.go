@@ -22,8 +22,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Supported JWS algorithms. The list is closed on purpose: HMAC would put
@@ -49,25 +47,10 @@ type Key struct {
 	CanSign   bool          // key_ops contains "sign"
 }
 
-// Public returns the verification key in the form golang-jwt expects
-// (ed25519.PublicKey, *ecdsa.PublicKey or *rsa.PublicKey), so it can be
-// returned from a jwt.Keyfunc unchanged.
+// Public returns the verification key (ed25519.PublicKey, *ecdsa.PublicKey or
+// *rsa.PublicKey), the form JWT libraries verify with.
 func (k *Key) Public() crypto.PublicKey {
 	return k.Private.Public()
-}
-
-// Method maps the JWK alg onto golang-jwt's signing method; it is nil only
-// for a Key that did not come from this package.
-func (k *Key) Method() jwt.SigningMethod {
-	switch k.Algorithm {
-	case AlgEdDSA:
-		return jwt.SigningMethodEdDSA
-	case AlgES256:
-		return jwt.SigningMethodES256
-	case AlgRS256:
-		return jwt.SigningMethodRS256
-	}
-	return nil
 }
 
 // Set is a validated key set: exactly one signing key, unique kids.
@@ -204,9 +187,9 @@ func (s *Set) Lookup(kid string) (*Key, bool) {
 // Keys returns every key in file order. The slice is a copy; the keys are not.
 func (s *Set) Keys() []*Key { return slices.Clone(s.keys) }
 
-// Algorithms returns the sorted distinct algs of the configured keys. Pass it
-// to jwt.WithValidMethods so a token can never choose an algorithm (HS256,
-// none) that the operator did not configure.
+// Algorithms returns the sorted distinct algs of the configured keys: the
+// only algorithms a verifier may accept, so that a token can never choose one
+// (HS256, none) that the operator did not configure.
 func (s *Set) Algorithms() []string { return slices.Clone(s.algs) }
 
 // PublicJWKS returns the document served at /.well-known/jwks.json: the

@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/golang-jwt/jwt/v5"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 )
 
 // fixtures are generated once per test binary: RSA generation dominates the
@@ -344,38 +344,80 @@ func TestGenerateRejectsUnsupportedAlg(t *testing.T) {
 	}
 }
 
-func claims(sub string) jwt.RegisteredClaims {
+func claims(sub string) josejwt.Claims {
 	now := time.Now()
-	return jwt.RegisteredClaims{
-		Issuer:    "authql-test",
-		Subject:   sub,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute)),
+	return josejwt.Claims{
+		Issuer:   "authql-test",
+		Subject:  sub,
+		IssuedAt: josejwt.NewNumericDate(now),
+		Expiry:   josejwt.NewNumericDate(now.Add(5 * time.Minute)),
 	}
+}
+
+// signWith signs c with k, naming kid when it is not empty: what any JWS
+// library makes of the set's keys.
+func signWith(k *Key, kid string, c josejwt.Claims) (string, error) {
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if kid != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: k.Private}, opts)
+	if err != nil {
+		return "", err
+	}
+	return josejwt.Signed(signer).Claims(c).Serialize()
 }
 
 // sign issues a token with the set's signer, carrying its kid, as
 // internal/token does in the service.
-func sign(s *Set, c jwt.Claims) (string, error) {
-	t := jwt.NewWithClaims(s.Signer().Method(), c)
-	t.Header["kid"] = s.Signer().ID
-	return t.SignedString(s.Signer().Private)
+func sign(s *Set, c josejwt.Claims) (string, error) {
+	return signWith(s.Signer(), s.Signer().ID, c)
+}
+
+// verified is a token that verified: its header and claims.
+type verified struct {
+	header jose.Header
+	claims josejwt.Claims
 }
 
 // verify checks a token against the set: the key named by kid, with that
 // key's own algorithm (internal/token's rule; its tests cover the refusals).
-func verify(t *testing.T, s *Set, token string) (*jwt.Token, error) {
+func verify(t *testing.T, s *Set, token string) (*verified, error) {
 	t.Helper()
-	keyfunc := func(tok *jwt.Token) (any, error) {
-		kid, _ := tok.Header["kid"].(string)
-		k, ok := s.Lookup(kid)
-		if !ok || tok.Method.Alg() != k.Algorithm {
-			return nil, errors.New("unknown kid or alg mismatch")
-		}
-		return k.Public(), nil
+	var algs []jose.SignatureAlgorithm
+	for _, a := range s.Algorithms() {
+		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
-	return jwt.ParseWithClaims(token, &jwt.RegisteredClaims{}, keyfunc,
-		jwt.WithValidMethods(s.Algorithms()), jwt.WithExpirationRequired(), jwt.WithIssuer("authql-test"))
+	tok, err := josejwt.ParseSigned(token, algs)
+	if err != nil {
+		return nil, err
+	}
+	h := tok.Headers[0]
+	k, ok := s.Lookup(h.KeyID)
+	if !ok || h.Algorithm != k.Algorithm {
+		return nil, errors.New("unknown kid or alg mismatch")
+	}
+	var c josejwt.Claims
+	if err := tok.Claims(k.Public(), &c); err != nil {
+		return nil, err
+	}
+	if c.Expiry == nil {
+		return nil, errors.New("no exp")
+	}
+	if err := c.ValidateWithLeeway(josejwt.Expected{Issuer: "authql-test", Time: time.Now()}, 0); err != nil {
+		return nil, err
+	}
+	return &verified{header: h, claims: c}, nil
+}
+
+// verifyWith checks token's signature with pub alone, for alg.
+func verifyWith(token string, alg string, pub any) error {
+	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		return err
+	}
+	var c josejwt.Claims
+	return tok.Claims(pub, &c)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -414,7 +456,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			k := s.Signer()
-			if k.ID != m["kid"] || k.Algorithm != alg || k.Method().Alg() != alg || !k.CanSign {
+			if k.ID != m["kid"] || k.Algorithm != alg || !k.CanSign {
 				t.Fatalf("Signer() = %+v", k)
 			}
 			token, err := sign(s, claims("user-1"))
@@ -425,21 +467,20 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("token does not verify: %v", err)
 			}
-			if parsed.Header["kid"] != k.ID || parsed.Header["alg"] != alg {
-				t.Errorf("header = %v", parsed.Header)
+			if parsed.header.KeyID != k.ID || parsed.header.Algorithm != alg {
+				t.Errorf("header = %+v", parsed.header)
 			}
-			if sub, _ := parsed.Claims.GetSubject(); sub != "user-1" {
+			if sub := parsed.claims.Subject; sub != "user-1" {
 				t.Errorf("sub = %q", sub)
 			}
 
 			// Signing directly with the Key's own method, as an integrator
 			// might, works with the public half too.
-			direct, err := jwt.NewWithClaims(k.Method(), claims("user-2")).SignedString(k.Private)
+			direct, err := signWith(k, "", claims("user-2"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := jwt.Parse(direct, func(*jwt.Token) (any, error) { return k.Public(), nil },
-				jwt.WithValidMethods([]string{alg})); err != nil {
+			if err := verifyWith(direct, alg, k.Public()); err != nil {
 				t.Errorf("direct token does not verify with Public(): %v", err)
 			}
 
@@ -543,9 +584,7 @@ func TestGoJoseInterop(t *testing.T) {
 			if !pub.Valid() || !pub.IsPublic() || pub.Algorithm != k.Algorithm || pub.Use != "sig" {
 				t.Errorf("go-jose key: valid=%v public=%v alg=%q use=%q", pub.Valid(), pub.IsPublic(), pub.Algorithm, pub.Use)
 			}
-			tok := jwt.NewWithClaims(k.Method(), claims("interop"))
-			tok.Header["kid"] = k.ID
-			str, err := tok.SignedString(k.Private)
+			str, err := signWith(k, k.ID, claims("interop"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -686,16 +725,15 @@ func TestRotate(t *testing.T) {
 	if _, err := verify(t, s1, oldToken); err != nil {
 		t.Errorf("token signed before rotation no longer verifies: %v", err)
 	}
-	if _, err := jwt.Parse(oldToken, func(*jwt.Token) (any, error) { return old.Public(), nil },
-		jwt.WithValidMethods([]string{old.Algorithm})); err != nil {
+	if err := verifyWith(oldToken, old.Algorithm, old.Public()); err != nil {
 		t.Errorf("old token does not verify with Lookup(oldKid).Public(): %v", err)
 	}
 	newToken, err := sign(s1, claims("after-rotation"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parsed, err := verify(t, s1, newToken); err != nil || parsed.Header["kid"] != newKid {
-		t.Errorf("new token: err=%v kid=%v", err, parsed.Header["kid"])
+	if parsed, err := verify(t, s1, newToken); err != nil || parsed.header.KeyID != newKid {
+		t.Errorf("new token: err=%v", err)
 	}
 	// A server still running on the old set must not accept the new kid,
 	// which is why rotation has to be followed by a reload.

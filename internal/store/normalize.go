@@ -67,7 +67,7 @@ func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func
 				continue
 			}
 			res := s.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND email = ?", u.ID, u.Email).
-				Updates(map[string]any{"email": want, "updated_at": Now()})
+				Updates(map[string]any{"email": want, "updated_at": s.Now()})
 			if err := classify(res.Error); errors.Is(err, ErrDuplicate) {
 				kept++
 				log.WarnContext(ctx, "stored email normalizes to another account's; left as it is", "user", u.ID)
@@ -83,7 +83,7 @@ func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func
 		after = users[len(users)-1].ID
 	}
 	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&dataMigration{Name: name, AppliedAt: Now().Unix()}).Error
+		Create(&dataMigration{Name: name, AppliedAt: s.Now().Unix()}).Error
 	if err != nil {
 		return classify(err)
 	}

@@ -29,7 +29,7 @@ func TestNormalizeEmails(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		now := store.Now()
+		now := st.Now()
 		rows := map[string]string{ // id -> email as the old rule stored it
 			"u1": "ſam@example.com",    // rewritten
 			"u2": "ſue@example.com",    // collides with u3: left
@@ -62,7 +62,7 @@ func TestNormalizeEmails(t *testing.T) {
 			}
 		}
 		// Once per database: a later start does not scan again.
-		now = store.Now()
+		now = st.Now()
 		if err := st.CreateUser(ctx, &models.User{ID: "w1", Email: "ſo@example.com", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}

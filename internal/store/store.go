@@ -45,6 +45,7 @@ type Store struct {
 	Queries
 	dialect string
 	txs     openTxs
+	now     func() time.Time
 }
 
 // Dialect is "sqlite" or "mysql".
@@ -57,19 +58,21 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	now := storeTime(o.now)
 	var s *Store
 	var err error
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
-		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"))
+		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), now)
 	case strings.HasPrefix(rawURL, "mysql://"):
-		s, err = openMySQL(rawURL)
+		s, err = openMySQL(rawURL, now)
 	default:
 		return nil, errors.New("store: database URL must start with sqlite:// or mysql://")
 	}
 	if err != nil {
 		return nil, err
 	}
+	s.now = now
 	err = s.instrument(s.db, o.failure)
 	if err == nil && s.read != s.db {
 		err = s.instrument(s.read, o.failure)
@@ -85,12 +88,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func gormConfig() *gorm.Config {
+func gormConfig(now func() time.Time) *gorm.Config {
 	return &gorm.Config{
 		// Silent: GORM's logger would print bound values, password hashes among them.
 		Logger:         logger.Discard,
 		TranslateError: true,
-		NowFunc:        Now,
+		NowFunc:        now,
 		// Every write is already in the transaction the service opened, or is one
 		// statement; GORM's implicit per-write transaction would only add round trips.
 		SkipDefaultTransaction: true,
@@ -98,11 +101,7 @@ func gormConfig() *gorm.Config {
 	}
 }
 
-// Now is the store's clock: UTC with millisecond precision, which both engines
-// keep exactly, so a time read back equals the time written.
-func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
-func openSQLite(path string) (*Store, error) {
+func openSQLite(path string, now func() time.Time) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
 		return nil, errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
 	}
@@ -111,7 +110,7 @@ func openSQLite(path string) (*Store, error) {
 	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	var writer, reader *gorm.DB
 	err := retryBusy(func() (err error) {
-		writer, err = gorm.Open(sqlite.Open(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"), gormConfig())
+		writer, err = gorm.Open(sqlite.Open(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"), gormConfig(now))
 		return err
 	})
 	if err != nil {
@@ -127,7 +126,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	err = retryBusy(func() (err error) {
-		reader, err = gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig())
+		reader, err = gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig(now))
 		return err
 	})
 	if err != nil {
@@ -195,12 +194,12 @@ func MySQLDSN(rawURL string) (string, error) {
 	return dsn, nil
 }
 
-func openMySQL(rawURL string) (*Store, error) {
+func openMySQL(rawURL string, now func() time.Time) (*Store, error) {
 	dsn, err := MySQLDSN(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), gormConfig())
+	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), gormConfig(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}

@@ -160,6 +160,7 @@ type Option func(*options)
 
 type options struct {
 	failure FailureHook
+	now     func() time.Time
 }
 
 // WithFailureHook makes statements fail as hook decides. For tests only.

@@ -29,7 +29,7 @@ func open(t *testing.T, db storetest.Backend) (*store.Store, *storetest.Failures
 }
 
 func event(typ string) *models.AuditEvent {
-	return &models.AuditEvent{CreatedAt: store.Now(), Type: typ}
+	return &models.AuditEvent{CreatedAt: time.Now().UTC(), Type: typ}
 }
 
 func count(t *testing.T, db *sql.DB, typ string) int {
@@ -156,7 +156,7 @@ func TestPruneExpiredIsOneTransaction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		s, f := open(t, db)
 		raw := storetest.SQL(t, db)
-		now := store.Now()
+		now := s.Now()
 		u := &models.User{ID: "u1", Email: "u1@example.com", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
 		if err := s.CreateUser(t.Context(), u); err != nil {
 			t.Fatal(err)

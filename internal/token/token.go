@@ -35,30 +35,52 @@ const (
 // logs and tests, never for clients.
 var ErrInvalid = errors.New("invalid token")
 
-// AccessClaims are the claims of an access token.
+// AccessClaims are what a verified access token says. Times are whole
+// seconds, in UTC.
 type AccessClaims struct {
-	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	Issuer    string
+	Subject   string
+	Audience  []string
+	SessionID string
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 }
 
-// RefreshClaims are the claims of a refresh token. Their field order is fixed,
-// so the same claims always sign to the same token.
+// RefreshClaims are the claims of a refresh token. Times are whole seconds,
+// in UTC; a zero time is a claim left out.
 type RefreshClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"`
-	SessionID string           `json:"sid"`
-	ID        string           `json:"jti"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	ExpiresAt *jwt.NumericDate `json:"exp"`
+	Issuer    string
+	Subject   string
+	SessionID string
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 }
 
 // Key is one access-token key. HS256 keys sign and verify with the same secret;
 // asymmetric keys sign with the private half and verify with the public one.
 type Key struct {
-	ID        string
-	Method    jwt.SigningMethod
+	ID string
+	// Algorithm is the JWS alg: "HS256", "EdDSA", "ES256" or "RS256".
+	Algorithm string
 	SignKey   any // nil for a verify-only key
 	VerifyKey any
+}
+
+// methods are the algorithms a Key may name. The list is closed: "none" and
+// anything a key set cannot hold never sign nor verify.
+var methods = map[string]jwt.SigningMethod{
+	"HS256": jwt.SigningMethodHS256,
+	"EdDSA": jwt.SigningMethodEdDSA,
+	"ES256": jwt.SigningMethodES256,
+	"RS256": jwt.SigningMethodRS256,
+}
+
+// key is a Key with its algorithm resolved.
+type key struct {
+	Key
+	method jwt.SigningMethod
 }
 
 // Config configures a Service.
@@ -81,8 +103,8 @@ type Service struct {
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
-	signer   *Key
-	byKID    map[string]*Key
+	signer   *key
+	byKID    map[string]*key
 	access   *jwt.Parser
 	refresh  *jwt.Parser
 	logout   *jwt.Parser
@@ -95,23 +117,27 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		secret: cfg.Secret, issuer: cfg.Issuer, audience: cfg.Audience, ttl: cfg.AccessTTL,
-		now: cfg.Now, byKID: map[string]*Key{},
+		now: cfg.Now, byKID: map[string]*key{},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	keys := cfg.Keys
 	if len(keys) == 0 {
-		keys = []Key{{ID: SecretKID(cfg.Secret), Method: jwt.SigningMethodHS256, SignKey: cfg.Secret, VerifyKey: cfg.Secret}}
+		keys = []Key{{ID: SecretKID(cfg.Secret), Algorithm: "HS256", SignKey: cfg.Secret, VerifyKey: cfg.Secret}}
 	}
-	var methods []string
-	for i := range keys {
-		k := &keys[i]
+	var algs []string
+	for _, spec := range keys {
+		m, ok := methods[spec.Algorithm]
+		if !ok {
+			return nil, fmt.Errorf("token: key %q: unsupported algorithm %q", spec.ID, spec.Algorithm)
+		}
+		k := &key{Key: spec, method: m}
 		if _, dup := s.byKID[k.ID]; dup || k.ID == "" {
 			return nil, fmt.Errorf("token: key id %q is empty or repeated", k.ID)
 		}
 		s.byKID[k.ID] = k
-		methods = appendUnique(methods, k.Method.Alg())
+		algs = appendUnique(algs, spec.Algorithm)
 		if k.SignKey != nil && s.signer == nil {
 			s.signer = k
 		}
@@ -123,7 +149,7 @@ func New(cfg Config) (*Service, error) {
 	// Strict decoding: a token has exactly one spelling. Lenient base64 would
 	// accept variants of a refresh token whose hash matches no stored row, and
 	// so slip a rotated token past reuse detection.
-	s.access = jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience),
+	s.access = jwt.NewParser(jwt.WithValidMethods(algs), jwt.WithIssuer(cfg.Issuer), jwt.WithAudience(cfg.Audience),
 		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), timeFunc)
 	s.refresh = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(cfg.Issuer),
 		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), timeFunc)
@@ -160,14 +186,14 @@ func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (str
 	if exp.After(notAfter) {
 		exp = notAfter.Truncate(time.Second)
 	}
-	claims := AccessClaims{
+	claims := accessJWT{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.issuer, Subject: userID, Audience: jwt.ClaimStrings{s.audience}, ID: NewID(),
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		},
 		SessionID: sessionID,
 	}
-	t := jwt.NewWithClaims(s.signer.Method, claims)
+	t := jwt.NewWithClaims(s.signer.method, claims)
 	t.Header["typ"] = TypeAccess
 	t.Header["kid"] = s.signer.ID
 	signed, err := t.SignedString(s.signer.SignKey)
@@ -181,7 +207,7 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 	if err := jwtstrict.Check(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	var c AccessClaims
+	var c accessJWT
 	_, err := s.access.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		if !hasType(t, TypeAccess) {
 			return nil, errors.New("not an access token")
@@ -193,7 +219,7 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 		}
 		// The key decides the algorithm, never the token: this is what stops
 		// algorithm confusion (an HS256 token "signed" with a public key).
-		if t.Method.Alg() != k.Method.Alg() {
+		if t.Method.Alg() != k.Algorithm {
 			return nil, errors.New("algorithm does not match the key")
 		}
 		return k.VerifyKey, nil
@@ -204,7 +230,10 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 	if c.Subject == "" || c.SessionID == "" {
 		return nil, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
 	}
-	return &c, nil
+	return &AccessClaims{
+		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, SessionID: c.SessionID, ID: c.ID,
+		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt),
+	}, nil
 }
 
 // SignRefresh signs refresh claims with the server secret. HMAC is
@@ -212,7 +241,10 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 // token of a session can be derived again from its stored claims.
 func (s *Service) SignRefresh(c RefreshClaims) (string, error) {
 	c.Issuer = s.issuer
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, refreshJWT{
+		Issuer: c.Issuer, Subject: c.Subject, SessionID: c.SessionID, ID: c.ID,
+		IssuedAt: numericDate(c.IssuedAt), ExpiresAt: numericDate(c.ExpiresAt),
+	})
 	t.Header["typ"] = TypeRefresh
 	return t.SignedString(s.secret)
 }
@@ -227,7 +259,7 @@ func (s *Service) NewRefresh(userID, sessionID string, ttl time.Duration, notAft
 	}
 	return RefreshClaims{
 		Issuer: s.issuer, Subject: userID, SessionID: sessionID, ID: NewID(),
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+		IssuedAt: now.UTC(), ExpiresAt: exp.UTC(),
 	}
 }
 
@@ -253,7 +285,7 @@ func (s *Service) verifyRefresh(p *jwt.Parser, raw string) (*RefreshClaims, erro
 	if err := jwtstrict.Check(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	var c RefreshClaims
+	var c refreshJWT
 	_, err := p.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		if !hasType(t, TypeRefresh) {
 			return nil, errors.New("not a refresh token")
@@ -266,7 +298,10 @@ func (s *Service) verifyRefresh(p *jwt.Parser, raw string) (*RefreshClaims, erro
 	if c.Subject == "" || c.SessionID == "" || c.ID == "" || c.IssuedAt == nil {
 		return nil, fmt.Errorf("%w: missing claims", ErrInvalid)
 	}
-	return &c, nil
+	return &RefreshClaims{
+		Issuer: c.Issuer, Subject: c.Subject, SessionID: c.SessionID, ID: c.ID,
+		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt),
+	}, nil
 }
 
 // HashRefresh is the only form of a refresh token that is stored: HMAC-SHA-256
@@ -278,29 +313,59 @@ func (s *Service) HashRefresh(raw string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// AccessTTL is the configured access-token lifetime.
-func (s *Service) AccessTTL() time.Duration { return s.ttl }
-
 func hasType(t *jwt.Token, want string) bool {
 	typ, _ := t.Header["typ"].(string)
 	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
 	return typ == want
 }
 
-// GetExpirationTime and friends make RefreshClaims a jwt.Claims.
-func (c RefreshClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
+// accessJWT is an access token's claims as they are signed.
+type accessJWT struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+}
+
+// refreshJWT is a refresh token's claims as they are signed. The field order
+// is fixed, so the same claims always sign to the same token.
+type refreshJWT struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	SessionID string           `json:"sid"`
+	ID        string           `json:"jti"`
+	IssuedAt  *jwt.NumericDate `json:"iat"`
+	ExpiresAt *jwt.NumericDate `json:"exp"`
+}
+
+// numericDate is t in whole seconds; nil, the claim left out, for a zero t.
+func numericDate(t time.Time) *jwt.NumericDate {
+	if t.IsZero() {
+		return nil
+	}
+	return jwt.NewNumericDate(t)
+}
+
+// timeOf is the time of a claim in UTC; zero for a claim left out.
+func timeOf(d *jwt.NumericDate) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	return d.UTC()
+}
+
+// GetExpirationTime and friends make refreshJWT a jwt.Claims.
+func (c refreshJWT) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
 
 // GetIssuedAt implements jwt.Claims.
-func (c RefreshClaims) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
+func (c refreshJWT) GetIssuedAt() (*jwt.NumericDate, error) { return c.IssuedAt, nil }
 
 // GetNotBefore implements jwt.Claims.
-func (c RefreshClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (c refreshJWT) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
 
 // GetIssuer implements jwt.Claims.
-func (c RefreshClaims) GetIssuer() (string, error) { return c.Issuer, nil }
+func (c refreshJWT) GetIssuer() (string, error) { return c.Issuer, nil }
 
 // GetSubject implements jwt.Claims.
-func (c RefreshClaims) GetSubject() (string, error) { return c.Subject, nil }
+func (c refreshJWT) GetSubject() (string, error) { return c.Subject, nil }
 
 // GetAudience implements jwt.Claims.
-func (c RefreshClaims) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }
+func (c refreshJWT) GetAudience() (jwt.ClaimStrings, error) { return nil, nil }

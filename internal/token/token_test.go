@@ -53,11 +53,11 @@ type asymKey struct {
 }
 
 func (k asymKey) signing(id string) token.Key {
-	return token.Key{ID: id, Method: k.method, SignKey: k.priv, VerifyKey: k.pub}
+	return token.Key{ID: id, Algorithm: k.method.Alg(), SignKey: k.priv, VerifyKey: k.pub}
 }
 
 func (k asymKey) verifyOnly(id string) token.Key {
-	return token.Key{ID: id, Method: k.method, VerifyKey: k.pub}
+	return token.Key{ID: id, Algorithm: k.method.Alg(), VerifyKey: k.pub}
 }
 
 // keys are generated once per test binary: RSA generation is slow under -race.
@@ -214,6 +214,10 @@ func TestNew(t *testing.T) {
 			token.Config{Secret: secret, Keys: []token.Key{ed.verifyOnly("k1"), ec.verifyOnly("k2")}}, "no signing key"},
 		{"one signer among verify-only keys",
 			token.Config{Secret: secret, Keys: []token.Key{ed.verifyOnly("k1"), ec.signing("k2")}}, ""},
+		{`"none" never signs`,
+			token.Config{Secret: secret, Keys: []token.Key{{ID: "n", Algorithm: "none", SignKey: jwt.UnsafeAllowNoneSignatureType}}}, "unsupported algorithm"},
+		{"an algorithm outside the closed list",
+			token.Config{Secret: secret, Keys: []token.Key{{ID: "h", Algorithm: "HS384", SignKey: secret, VerifyKey: secret}}}, "unsupported algorithm"},
 		{"asymmetric keys still need the server secret for refresh tokens",
 			token.Config{Secret: secret[:10], Keys: []token.Key{ed.signing("k1")}}, "at least 32 bytes"},
 	}
@@ -489,7 +493,7 @@ func TestVerifyAccessRefuses(t *testing.T) {
 					map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
 			}},
 		{"algorithm confusion: HS256 signed with the Ed25519 public key, HS256 also configured",
-			[]token.Key{{ID: "hs", Method: jwt.SigningMethodHS256, VerifyKey: otherSecret}, ed.signing("ed")},
+			[]token.Key{{ID: "hs", Algorithm: "HS256", VerifyKey: otherSecret}, ed.signing("ed")},
 			func(t *testing.T, _ refusalEnv) string {
 				return forge(t, jwt.SigningMethodHS256, []byte(ed.pub.(ed25519.PublicKey)),
 					map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
@@ -820,8 +824,8 @@ func TestSignRefreshDeterministic(t *testing.T) {
 		{"same claims rebuilt from stored values (fresh time values)", true, func(t *testing.T) string {
 			rc := token.RefreshClaims{
 				Subject: base.Subject, SessionID: base.SessionID, ID: base.ID,
-				IssuedAt:  jwt.NewNumericDate(time.Unix(base.IssuedAt.Unix(), 0)),
-				ExpiresAt: jwt.NewNumericDate(time.Unix(base.ExpiresAt.Unix(), 0).In(time.FixedZone("X", 3600))),
+				IssuedAt:  time.Unix(base.IssuedAt.Unix(), 0),
+				ExpiresAt: time.Unix(base.ExpiresAt.Unix(), 0).In(time.FixedZone("X", 3600)),
 			}
 			return sign(t, s, rc)
 		}},
@@ -837,7 +841,7 @@ func TestSignRefreshDeterministic(t *testing.T) {
 		}},
 		{"another expiry", false, func(t *testing.T) string {
 			rc := base
-			rc.ExpiresAt = jwt.NewNumericDate(base.ExpiresAt.Add(time.Second))
+			rc.ExpiresAt = base.ExpiresAt.Add(time.Second)
 			return sign(t, s, rc)
 		}},
 		{"another secret", false, func(t *testing.T) string {
@@ -863,7 +867,7 @@ func TestSignRefreshDeterministic(t *testing.T) {
 			t.Fatalf("VerifyRefresh: %v", err)
 		}
 		if got.Issuer != issuer || got.Subject != base.Subject || got.SessionID != base.SessionID || got.ID != base.ID ||
-			!got.IssuedAt.Equal(base.IssuedAt.Time) || !got.ExpiresAt.Equal(base.ExpiresAt.Time) {
+			!got.IssuedAt.Equal(base.IssuedAt) || !got.ExpiresAt.Equal(base.ExpiresAt) {
 			t.Errorf("claims = %+v; want %+v", got, base)
 		}
 		again, err := s.SignRefresh(*got)

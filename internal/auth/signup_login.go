@@ -1,0 +1,158 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/authql/authql/internal/ratelimit"
+	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/token"
+	"github.com/authql/authql/models"
+)
+
+// Signup creates an account and its first session.
+func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payload, error) {
+	email, err := s.admit(ctx, c, s.opts.Limits.Signup, email, pw)
+	if err != nil {
+		return nil, err
+	}
+	// A cheap look first spares an argon2id hash for a taken address; the unique
+	// index still decides between racing signups.
+	if _, err := s.store.UserByEmail(ctx, email); err == nil {
+		return nil, ErrEmailTaken
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, s.fail(err)
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	now := s.now()
+	u := &models.User{ID: token.NewID(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	p, err := s.startSession(ctx, c, u, EventSignup, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
+	if errors.Is(err, store.ErrDuplicate) {
+		return nil, ErrEmailTaken
+	}
+	return p, err
+}
+
+// Login checks credentials and starts a session. Unknown email and wrong
+// password are one error, and both spend one password verification.
+func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Payload, error) {
+	// Attempts are taken before the password is checked and given back when it
+	// was right, so only failures count and racing attempts cannot overshoot.
+	email, err := s.admit(ctx, c, s.opts.Limits.LoginIP, email, pw)
+	if err != nil {
+		return nil, err
+	}
+	accountKey := email + "\x00" + c.limitKey()
+	// A refusal for the account shows in that account's own audit trail.
+	owner := func() string {
+		if u, err := s.store.UserByEmail(ctx, email); err == nil {
+			return u.ID
+		}
+		return ""
+	}
+	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
+		return nil, err
+	}
+	// Successes per account, from anywhere, are bounded too: one account must
+	// not keep the hashers busy and mint sessions without end. Failures count
+	// above, so they give this one back.
+	if err := s.take(ctx, c, s.opts.Limits.LoginAccount, email, owner); err != nil {
+		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
+		return nil, err
+	}
+	u, err := s.checkPassword(ctx, c, email, pw)
+	if err != nil {
+		s.refund(ctx, s.opts.Limits.LoginAccount, email)
+	}
+	if !errors.Is(err, ErrInvalidCredentials) {
+		// Only wrong credentials count: a success, or a failure of ours (busy
+		// hashers, an unreachable database), gives the attempt back.
+		s.refund(ctx, s.opts.Limits.LoginAccountIP, accountKey)
+		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.startSession(ctx, c, u, EventLogin, credentialsUnchanged(ctx, u))
+	if errors.Is(err, ErrInvalidCredentials) {
+		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
+	}
+	return p, err
+}
+
+// admit opens Signup and Login: the address in its stored form, a password
+// of an acceptable shape, then one attempt of the client against rule. Input
+// is checked first so that a malformed request spends no attempt.
+func (s *Service) admit(ctx context.Context, c Client, rule ratelimit.Rule, email, pw string) (string, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	if err := validatePassword("password", pw); err != nil {
+		return "", err
+	}
+	if err := s.take(ctx, c, rule, c.limitKey(), nil); err != nil {
+		return "", err
+	}
+	return email, nil
+}
+
+// credentialsUnchanged refuses, in the transaction that creates a login's
+// session, a login whose password was changed after it was read and verified:
+// the change revoked every session it could see, and this one would escape it.
+// The locked read makes the check and the session one step for a change.
+func credentialsUnchanged(ctx context.Context, u *models.User) func(q *store.Queries) error {
+	return func(q *store.Queries) error {
+		v, err := q.LockCredentials(ctx, u.ID)
+		if err != nil {
+			return notFoundAs(err, ErrInvalidCredentials)
+		}
+		if v != u.CredentialsVersion {
+			return ErrInvalidCredentials
+		}
+		return nil
+	}
+}
+
+// startSession creates a session of u with its first refresh token and answers
+// the token pair. In the same transaction it first runs what entitles u to the
+// session: the signup that creates u, or the check that the credentials a
+// login verified are still u's; then it makes room under the session cap.
+func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event string, entitle func(q *store.Queries) error) (*Payload, error) {
+	now := s.now()
+	sess := &models.Session{
+		ID: token.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
+		ExpiresAt: now.Add(s.opts.SessionMaxAge).Truncate(time.Second),
+		UserAgent: clip(c.UserAgent, 512), IPAddress: clip(c.IP, 45),
+	}
+	claims := s.tokens.NewRefresh(u.ID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
+	refresh, row, err := s.signRefresh(claims, nil)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	sess.CurrentTokenID = row.ID
+	// The rows are built once; a transaction that runs again inserts them as
+	// they are, since the attempt before left nothing behind.
+	err = s.store.InTx(ctx, func(q *store.Queries) error {
+		if err := entitle(q); err != nil {
+			return err
+		}
+		if err := s.makeRoom(ctx, q, c, u.ID, now); err != nil {
+			return err
+		}
+		if err := q.CreateSession(ctx, sess, row); err != nil {
+			return err
+		}
+		return s.audit(ctx, q, Event{Type: event, Client: c, UserID: u.ID, SessionID: sess.ID})
+	})
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return s.payload(issued{sess: sess, refresh: refresh, exp: row.ExpiresAt}, u)
+}
