@@ -113,7 +113,10 @@ func (p presentation) gqlError(path ast.Path, locations []gqlerror.Location, cau
 // with its text. The cause of a SERVICE_UNAVAILABLE is logged too, a few
 // lines at most (causeLog), so that an operator learns what is down.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
-	causes := newCauseLog(log, unavailableLogInterval)
+	return presenter(log, newCauseLog(log, unavailableLogInterval))
+}
+
+func presenter(log *slog.Logger, causes *causeLog) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		cause := gqlErr.Err
