@@ -1,6 +1,7 @@
 // Package graph is authql's GraphQL layer: generated execution code, thin
-// resolvers that call the auth service, the @auth directive and the one error
-// presenter. It holds no domain logic.
+// resolvers that call the auth service, the @auth directive, the HTTP
+// transport that refuses what it does not serve, and the one error presenter
+// with every code (codes.go). It holds no domain logic.
 package graph
 
 //go:generate go run github.com/99designs/gqlgen generate
