@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 
@@ -13,56 +14,133 @@ import (
 	"github.com/authql/authql/internal/auth"
 )
 
-// Error codes of the contract (errors[].extensions.code).
-const (
-	CodeBadUserInput       = "BAD_USER_INPUT"
-	CodeEmailTaken         = "EMAIL_TAKEN"
-	CodeInvalidCredentials = "INVALID_CREDENTIALS"
-	CodeUnauthenticated    = "UNAUTHENTICATED"
-	CodeInvalidRefresh     = "INVALID_REFRESH_TOKEN"
-	CodeNotFound           = "NOT_FOUND"
-	CodeRateLimited        = "RATE_LIMITED"
-	CodeUnavailable        = "SERVICE_UNAVAILABLE"
-	CodeInternal           = "INTERNAL_SERVER_ERROR"
-	CodeForbidden          = "FORBIDDEN"
-	// CodeQueryTooComplex refuses a document over the Limits or an operation
-	// over the complexity limit (gqlgen's own code for the latter).
-	CodeQueryTooComplex = "COMPLEXITY_LIMIT_EXCEEDED"
-	// CodeResponseTooLarge withholds a result larger than the response cap.
-	CodeResponseTooLarge = "RESPONSE_TOO_LARGE"
-)
+// presentation is what a client sees of an error: its code, its message and
+// any further extensions.
+type presentation struct {
+	code    string
+	message string
+	ext     map[string]any
+}
 
-// errorPresenter is the one place that turns an error into what a client sees:
-// domain errors get their contract code and message; gqlgen's own errors
-// (parse, validation, complexity) keep theirs; anything else is logged and
-// answered with a generic INTERNAL_SERVER_ERROR, never its text.
+// internal is the answer to every error the table does not know.
+var internal = presentation{code: CodeInternal, message: "internal server error"}
+
+// presentations is the one table from errors to what a client sees, the
+// first match winning. Messages are written here, not taken from the errors'
+// Error texts: rewording a Go error never changes the API, and the text of
+// whatever an error wraps (SQL, driver messages, addresses) never reaches a
+// client.
+var presentations = []func(error) (presentation, bool){
+	// Requests refused before GraphQL runs them (transport.go).
+	is(errUpgrade, CodeBadRequest, "protocol upgrades (websockets) are not supported"),
+	is(errMethod, CodeBadRequest, "use POST (or GET for queries)"),
+	is(errMediaType, CodeBadRequest, "POST /graphql requires Content-Type: application/json"),
+	is(errBodyTooLarge, CodeRequestTooLarge, "the request body is too large"),
+	is(errBodyUnreadable, CodeBadRequest, "could not read the request body"),
+	is(errBodyNotJSON, CodeBadRequest, `the request body is not a JSON GraphQL request ({"query": ..., "variables": {...}}); batches are not supported`),
+	is(errQueryString, CodeBadRequest, "the query string is malformed"),
+	as(func(e *paramError) presentation {
+		return presentation{code: CodeBadRequest, message: e.param + " must be a JSON object"}
+	}),
+	is(errGetMutation, CodeBadRequest, "GET runs queries only: send mutations with POST"),
+	is(errForeignOrigin, CodeForbidden, "mutations are not allowed from this origin"),
+
+	// Errors of the operation.
+	as(func(e *auth.InputError) presentation {
+		return presentation{code: CodeBadUserInput, message: e.Message, ext: map[string]any{"field": e.Field}}
+	}),
+	as(func(e *auth.RateLimitError) presentation {
+		return presentation{code: CodeRateLimited, message: "too many attempts, try again later", ext: map[string]any{"retryAfter": e.RetryAfterSeconds()}}
+	}),
+	as(func(e *RepeatLimitError) presentation {
+		// The next request may run them at once.
+		msg := fmt.Sprintf("at most %d %s fields run in one request: send the others in another", e.Most, e.Field)
+		return presentation{code: CodeRateLimited, message: msg, ext: map[string]any{"retryAfter": 1}}
+	}),
+	is(auth.ErrEmailTaken, CodeEmailTaken, "an account with this email already exists"),
+	is(auth.ErrInvalidCredentials, CodeInvalidCredentials, "invalid email or password"),
+	is(auth.ErrUnauthenticated, CodeUnauthenticated, "a valid access token is required"),
+	is(auth.ErrInvalidRefreshToken, CodeInvalidRefresh, "invalid refresh token"),
+	is(auth.ErrNotFound, CodeNotFound, "not found"),
+	is(auth.ErrBusy, CodeUnavailable, "too many logins in progress, try again shortly"),
+	is(auth.ErrUnavailable, CodeUnavailable, "service temporarily unavailable, try again"),
+	as(func(e *responseTooLarge) presentation {
+		return presentation{code: CodeResponseTooLarge, message: fmt.Sprintf("the response is larger than %d bytes: ask for fewer fields or smaller pages", e.max)}
+	}),
+}
+
+// is presents every error that is sentinel or wraps it.
+func is(sentinel error, code, message string) func(error) (presentation, bool) {
+	return func(err error) (presentation, bool) {
+		return presentation{code: code, message: message}, errors.Is(err, sentinel)
+	}
+}
+
+// as presents every error that is, or wraps, an E.
+func as[E error](present func(E) presentation) func(error) (presentation, bool) {
+	return func(err error) (presentation, bool) {
+		var e E
+		if !errors.As(err, &e) {
+			return presentation{}, false
+		}
+		return present(e), true
+	}
+}
+
+// present looks err up in the table; ok is false for an error it does not know.
+func present(err error) (p presentation, ok bool) {
+	for _, match := range presentations {
+		if p, ok := match(err); ok {
+			return p, true
+		}
+	}
+	return presentation{}, false
+}
+
+func (p presentation) gqlError(path ast.Path, locations []gqlerror.Location, cause error) *gqlerror.Error {
+	out := &gqlerror.Error{Message: p.message, Path: path, Locations: locations, Err: cause}
+	out.Extensions = map[string]any{"code": p.code}
+	for k, v := range p.ext {
+		out.Extensions[k] = v
+	}
+	return out
+}
+
+// errorPresenter is the one place that turns an error into what a client
+// sees, refusals before GraphQL included: the errors of the table get their
+// code and message; gqlgen's own errors (parse, validation, complexity) keep
+// theirs; anything else is logged and answered INTERNAL_SERVER_ERROR, never
+// with its text. The cause of a SERVICE_UNAVAILABLE is logged too, a few
+// lines at most (causeLog), so that an operator learns what is down.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return presenter(log, newCauseLog(log, unavailableLogInterval))
+}
+
+func presenter(log *slog.Logger, causes *causeLog) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		cause := gqlErr.Err
 		if cause == nil {
 			cause = err
 		}
-		code, message, ext := classify(cause)
-		if code == "" && isVariableError(gqlErr) {
+		p, ok := present(cause)
+		if !ok && isVariableError(gqlErr) {
 			// A variable that does not fit its type is a malformed argument: the
 			// client's input, named by its field, as for any other bad input.
 			gqlErr.Extensions = map[string]any{"code": CodeBadUserInput, "field": variableField(gqlErr.Path)}
 			return gqlErr
 		}
-		if code == "" {
-			if _, ok := gqlErr.Extensions["code"]; ok && gqlErr.Err == nil {
+		if !ok {
+			if _, coded := gqlErr.Extensions["code"]; coded && gqlErr.Err == nil {
 				return gqlErr // gqlgen's own, already coded
 			}
 			log.ErrorContext(ctx, "unexpected error", "err", cause, "path", gqlErr.Path.String())
-			code, message = CodeInternal, "internal server error"
+			p = internal
 		}
-		out := &gqlerror.Error{Message: message, Path: gqlErr.Path, Locations: gqlErr.Locations, Err: cause}
-		out.Extensions = map[string]any{"code": code}
-		for k, v := range ext {
-			out.Extensions[k] = v
+		if p.code == CodeUnavailable {
+			causes.warn(ctx, p.message, cause)
 		}
-		return out
+		return p.gqlError(gqlErr.Path, gqlErr.Locations, cause)
 	}
 }
 
@@ -87,47 +165,11 @@ func variableField(p ast.Path) string {
 	return ""
 }
 
-// classify maps a domain error onto its code, the message a client sees and
-// extra extensions; code is "" when err is not a domain error. Messages are
-// the sentinels' own, written for clients: never the text of whatever an
-// error wraps.
-func classify(err error) (code, message string, ext map[string]any) {
-	var input *auth.InputError
-	var limited *auth.RateLimitError
-	var repeated *RepeatLimitError
-	switch {
-	case errors.As(err, &input):
-		return CodeBadUserInput, input.Message, map[string]any{"field": input.Field}
-	case errors.As(err, &limited):
-		return CodeRateLimited, limited.Error(), map[string]any{"retryAfter": limited.RetryAfterSeconds()}
-	case errors.As(err, &repeated):
-		// The next request may run them at once.
-		return CodeRateLimited, repeated.Error(), map[string]any{"retryAfter": 1}
-	}
-	for _, m := range []struct {
-		sentinel error
-		code     string
-	}{
-		{auth.ErrEmailTaken, CodeEmailTaken},
-		{auth.ErrInvalidCredentials, CodeInvalidCredentials},
-		{auth.ErrUnauthenticated, CodeUnauthenticated},
-		{auth.ErrInvalidRefreshToken, CodeInvalidRefresh},
-		{auth.ErrNotFound, CodeNotFound},
-		{auth.ErrBusy, CodeUnavailable},
-		{auth.ErrUnavailable, CodeUnavailable},
-	} {
-		if errors.Is(err, m.sentinel) {
-			return m.code, m.sentinel.Error(), nil
-		}
-	}
-	return "", "", nil
-}
-
 // recoverFunc answers a panic in a resolver like any unexpected error, and
 // logs its stack for the operator (never for the client).
 func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
-		return errors.New("internal server error")
+		return errors.New("graph: panic in resolver")
 	}
 }

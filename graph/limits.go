@@ -136,14 +136,14 @@ func (l Limits) check(query string) *gqlerror.Error {
 		if !ok {
 			gqlErr = gqlerror.Wrap(err)
 		}
-		errcode.Set(gqlErr, errcode.ParseFailed)
+		errcode.Set(gqlErr, CodeParseFailed)
 		return gqlErr
 	}
 	m := newMeasurer(doc)
 	s := m.measure(doc)
 	if m.cycle != "" {
 		err := gqlerror.Errorf("Cannot spread fragment %q within itself.", m.cycle)
-		errcode.Set(err, errcode.ValidationFailed)
+		errcode.Set(err, CodeValidationFailed)
 		return err
 	}
 	for _, c := range []struct {

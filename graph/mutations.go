@@ -19,7 +19,7 @@ type RepeatLimitError struct {
 }
 
 func (e *RepeatLimitError) Error() string {
-	return fmt.Sprintf("at most %d %s fields run in one request: send the others in another", e.Most, e.Field)
+	return fmt.Sprintf("graph: %s run more than %d times in one request", e.Field, e.Most)
 }
 
 // mutationRuns counts the executions of each root mutation field of one request.

@@ -1,7 +1,10 @@
 // Package graph is authql's GraphQL layer: generated execution code, thin
-// resolvers that call the auth service, the @auth directive and the one error
-// presenter. It holds no domain logic.
+// resolvers that call the auth service, the @auth directive, the HTTP
+// transport that refuses what it does not serve, and the one error presenter
+// with every code (codes.go). It holds no domain logic.
 package graph
+
+//go:generate go run github.com/99designs/gqlgen generate
 
 import (
 	"context"
@@ -14,6 +17,9 @@ import (
 // Resolver holds the resolvers' dependencies.
 type Resolver struct {
 	Auth *auth.Service
+	// CookieMode hands refresh tokens out in the HttpOnly cookie, and takes
+	// the cookie when a mutation omits its token.
+	CookieMode bool
 }
 
 // client is what the HTTP layer learned of the caller's client.
@@ -34,13 +40,13 @@ func (r *Resolver) principal(ctx context.Context) (auth.Principal, error) {
 // deliver hands out a token pair. In cookie mode the refresh token goes into
 // the HttpOnly cookie and the payload answers null in its place.
 // It is curried so that a resolver can pass a service call's two results whole.
-func deliver(ctx context.Context) func(*auth.Payload, error) (*auth.Payload, error) {
+func (r *Resolver) deliver(ctx context.Context) func(*auth.Payload, error) (*auth.Payload, error) {
 	return func(p *auth.Payload, err error) (*auth.Payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		if req := reqctx.From(ctx); req.CookieMode && p.RefreshToken != nil {
-			req.SetRefreshCookie(*p.RefreshToken, p.RefreshTokenExpiresAt)
+		if r.CookieMode && p.RefreshToken != nil {
+			reqctx.From(ctx).SetRefreshCookie(*p.RefreshToken, p.RefreshTokenExpiresAt)
 			p.RefreshToken = nil
 		}
 		return p, nil
@@ -49,20 +55,20 @@ func deliver(ctx context.Context) func(*auth.Payload, error) (*auth.Payload, err
 
 // refreshTokenArg is the token argument, or in cookie mode the cookie when the
 // argument is omitted.
-func refreshTokenArg(ctx context.Context, token *string) string {
+func (r *Resolver) refreshTokenArg(ctx context.Context, token *string) string {
 	if token != nil {
 		return *token
 	}
-	if req := reqctx.From(ctx); req.CookieMode {
-		return req.RefreshCookie
+	if r.CookieMode {
+		return reqctx.From(ctx).RefreshCookie
 	}
 	return ""
 }
 
 // clearCookie removes the refresh cookie after a logout, in cookie mode.
-func clearCookie(ctx context.Context, err error) (bool, error) {
-	if req := reqctx.From(ctx); req.CookieMode && err == nil {
-		req.SetRefreshCookie("", time.Time{})
+func (r *Resolver) clearCookie(ctx context.Context, err error) (bool, error) {
+	if r.CookieMode && err == nil {
+		reqctx.From(ctx).SetRefreshCookie("", time.Time{})
 	}
 	return err == nil, err
 }

@@ -26,23 +26,23 @@ func (r *authPayloadResolver) User(ctx context.Context, obj *auth.Payload) (*mod
 }
 
 func (r *mutationResolver) Signup(ctx context.Context, input model.SignupInput) (*auth.Payload, error) {
-	return deliver(ctx)(r.Auth.Signup(ctx, client(ctx), input.Email, input.Password))
+	return r.deliver(ctx)(r.Auth.Signup(ctx, client(ctx), input.Email, input.Password))
 }
 
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*auth.Payload, error) {
-	return deliver(ctx)(r.Auth.Login(ctx, client(ctx), input.Email, input.Password))
+	return r.deliver(ctx)(r.Auth.Login(ctx, client(ctx), input.Email, input.Password))
 }
 
 func (r *mutationResolver) RefreshToken(ctx context.Context, token *string) (*auth.Payload, error) {
-	return deliver(ctx)(r.Auth.Refresh(ctx, client(ctx), refreshTokenArg(ctx, token)))
+	return r.deliver(ctx)(r.Auth.Refresh(ctx, client(ctx), r.refreshTokenArg(ctx, token)))
 }
 
 func (r *mutationResolver) Logout(ctx context.Context, token *string) (bool, error) {
-	return clearCookie(ctx, r.Auth.Logout(ctx, client(ctx), refreshTokenArg(ctx, token)))
+	return r.clearCookie(ctx, r.Auth.Logout(ctx, client(ctx), r.refreshTokenArg(ctx, token)))
 }
 
 func (r *mutationResolver) LogoutAll(ctx context.Context) (bool, error) {
-	return clearCookie(ctx, r.Auth.LogoutAll(ctx, client(ctx), caller(ctx)))
+	return r.clearCookie(ctx, r.Auth.LogoutAll(ctx, client(ctx), caller(ctx)))
 }
 
 func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, error) {
@@ -51,7 +51,7 @@ func (r *mutationResolver) RevokeSession(ctx context.Context, id string) (bool, 
 }
 
 func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*auth.Payload, error) {
-	return deliver(ctx)(r.Auth.ChangePassword(ctx, client(ctx), caller(ctx), input.CurrentPassword, input.NewPassword))
+	return r.deliver(ctx)(r.Auth.ChangePassword(ctx, client(ctx), caller(ctx), input.CurrentPassword, input.NewPassword))
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*models.User, error) {

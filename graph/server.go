@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,9 +16,14 @@ import (
 	"github.com/authql/authql/internal/reqctx"
 )
 
-// Options configure the GraphQL server. Zero values take the defaults.
+// Options configure the GraphQL handler. Zero values take the defaults.
 type Options struct {
 	Introspection bool
+	// CookieMode hands refresh tokens out in the HttpOnly cookie, and takes
+	// the cookie when a mutation omits its token.
+	CookieMode bool
+	// MaxBodyBytes bounds a request body (REQUEST_TOO_LARGE past it).
+	MaxBodyBytes int64
 	// ComplexityLimit refuses, before execution, an operation costing more:
 	// one per field, and a list field its selection once per item it may hold.
 	ComplexityLimit int
@@ -41,28 +47,34 @@ const (
 	// page of audit events (every field, first: 100, 1701 with __typename)
 	// and me: 2507 in all.
 	DefaultComplexityLimit = 3000
+	// DefaultMaxBodyBytes is far above the largest legitimate request, whose
+	// document the Limits bound to 32 kB.
+	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxResponseBytes is above the largest legitimate response: those
 	// two full pages with every user agent at its 512 bytes.
 	DefaultMaxResponseBytes = 1 << 20
 )
 
-// NewServer builds the gqlgen server: POST with JSON (the only way to run a
-// mutation) and GET for queries (httpTransport); no form or multipart
+// NewHandler builds the GraphQL handler: POST with JSON (the only way to run
+// a mutation) and GET for queries (httpTransport); no form or multipart
 // transports, which is what keeps cross-site forms from running mutations.
+// Every error it answers, refusals before GraphQL runs included, goes through
+// the one error presenter.
 //
-// A request is bounded at every step: the body by the HTTP server, the
+// A request is bounded at every step: the body by the transport, the
 // document by Limits before validation (which gqlgen runs before the
 // complexity limit), the operation by the complexity limit before
 // execution, repeated mutation fields as they run, and the response by
 // MaxResponseBytes.
-func NewServer(svc *auth.Service, opts Options) *handler.Server {
+func NewHandler(svc *auth.Service, opts Options) *handler.Server {
 	opts = opts.orDefaults()
-	r := &Resolver{Auth: svc}
+	present := errorPresenter(opts.Log)
+	r := &Resolver{Auth: svc, CookieMode: opts.CookieMode}
 	cfg := Config{Resolvers: r}
 	cfg.Directives.Auth = r.authDirective
 	listCosts(&cfg.Complexity, opts.MaxSessions)
 	srv := handler.New(NewExecutableSchema(cfg))
-	srv.AddTransport(httpTransport{maxResponseBytes: opts.MaxResponseBytes})
+	srv.AddTransport(httpTransport{maxBodyBytes: opts.MaxBodyBytes, maxResponseBytes: opts.MaxResponseBytes, present: present})
 	cache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(cache)
 	srv.Use(documentLimits{limits: opts.Limits, cache: cache})
@@ -73,12 +85,12 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
-	srv.AroundOperations(refuseForeignMutations)
+	srv.AroundOperations(refuseForeignMutations(present))
 	if opts.MaxMutationRepeats > 0 {
 		srv.AroundOperations(countMutationRuns)
 		srv.AroundFields(boundMutationRuns(opts.MaxMutationRepeats))
 	}
-	srv.SetErrorPresenter(errorPresenter(opts.Log))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverFunc(opts.Log))
 	return srv
 }
@@ -91,20 +103,27 @@ func (o Options) orDefaults() Options {
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxSessions
 	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	return o
 }
 
+// errForeignOrigin refuses a mutation from a browser page of an origin that
+// is not allowed.
+var errForeignOrigin = errors.New("graph: mutation from a foreign origin")
+
 // refuseForeignMutations stops a browser page of an origin that is not allowed
 // from running mutations, even when it manages to send the request.
-func refuseForeignMutations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	op := graphql.GetOperationContext(ctx)
-	if op.Operation != nil && op.Operation.Operation == ast.Mutation && reqctx.From(ctx).ForeignOrigin {
-		err := gqlerror.Errorf("mutations are not allowed from this origin")
-		err.Extensions = map[string]any{"code": CodeForbidden}
-		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
+func refuseForeignMutations(present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		op := graphql.GetOperationContext(ctx)
+		if op.Operation != nil && op.Operation.Operation == ast.Mutation && reqctx.From(ctx).ForeignOrigin {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{present(ctx, errForeignOrigin)}})
+		}
+		return next(ctx)
 	}
-	return next(ctx)
 }

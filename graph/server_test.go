@@ -16,14 +16,14 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 )
 
-// testServer is NewServer without an auth service. With stop, a request ends
+// testServer is NewHandler without an auth service. With stop, a request ends
 // where execution would begin, after the document limits, validation and the
 // complexity limit, answering {"data":{"executed":true}}.
 func testServer(t testing.TB, opts Options, stop bool) (*handler.Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	opts.Log = slog.New(slog.NewTextHandler(logs, nil))
-	srv := NewServer(nil, opts)
+	srv := NewHandler(nil, opts)
 	if stop {
 		srv.AroundOperations(func(context.Context, graphql.OperationHandler) graphql.ResponseHandler {
 			return graphql.OneShot(&graphql.Response{Data: json.RawMessage(`{"executed":true}`)})

@@ -2,9 +2,9 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -17,40 +17,71 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// Codes of requests refused before GraphQL sees them.
-const (
-	CodeBadRequest      = "BAD_REQUEST"
-	CodeRequestTooLarge = "REQUEST_TOO_LARGE"
+// Why a request is refused before GraphQL runs it. The presenter's table
+// words each for the client.
+var (
+	errUpgrade        = errors.New("graph: protocol upgrade requested")
+	errMethod         = errors.New("graph: method not allowed")
+	errMediaType      = errors.New("graph: POST body is not application/json")
+	errBodyTooLarge   = errors.New("graph: request body over the limit")
+	errBodyUnreadable = errors.New("graph: request body unreadable")
+	errBodyNotJSON    = errors.New("graph: request body is not one JSON GraphQL request")
+	errQueryString    = errors.New("graph: malformed query string")
+	errGetMutation    = errors.New("graph: GET of a mutation")
 )
 
-// httpTransport is GraphQL over HTTP: a JSON body on POST, the query string on GET
-// (queries only). It stands in for gqlgen's POST and GET transports so that a
-// request is read and decoded once and every refusal is a GraphQL response
-// with a code: theirs answer some refusals with a bare message, and quote a
-// malformed body, passwords and all, back to the client.
+// paramError is a variables or extensions parameter of a GET that is not a
+// JSON object.
+type paramError struct{ param string }
+
+func (e *paramError) Error() string {
+	return "graph: GET parameter " + e.param + " is not a JSON object"
+}
+
+// responseTooLarge withholds a response whose encoding is over max bytes.
+type responseTooLarge struct{ max int }
+
+func (e *responseTooLarge) Error() string { return "graph: response over the cap" }
+
+// refusal is a request refused before GraphQL runs it: the status answered
+// and why.
+type refusal struct {
+	status int
+	reason error
+	allow  string // the Allow header of a 405
+}
+
+// httpTransport is GraphQL over HTTP: a JSON body on POST, the query string on
+// GET (queries only). It is the one place that refuses a request before
+// GraphQL runs it: protocol upgrades, other methods, other media types,
+// bodies over the limit, batches, malformed bodies and mutations over GET, each
+// answered as a GraphQL response with a code. It stands in for gqlgen's POST
+// and GET transports, which answer some refusals with a bare message and quote
+// a malformed body, passwords and all, back to the client.
 //
 // A response is encoded whole before any of it is sent, and one larger than
 // maxResponseBytes is withheld: a client asking for tens of megabytes gets a
 // RESPONSE_TOO_LARGE error instead.
 type httpTransport struct {
+	maxBodyBytes     int64
 	maxResponseBytes int
+	present          graphql.ErrorPresenterFunc
 }
 
 var _ graphql.Transport = httpTransport{}
 
-func (httpTransport) Supports(r *http.Request) bool {
-	return r.Method == http.MethodPost || r.Method == http.MethodGet
-}
+// Supports every request: those this transport does not serve, it refuses.
+func (httpTransport) Supports(*http.Request) bool { return true }
 
 func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	start := graphql.Now()
-	params, status, msg := readParams(r)
-	if msg != "" {
-		code := CodeBadRequest
-		if status == http.StatusRequestEntityTooLarge {
-			code = CodeRequestTooLarge
-		}
-		WriteError(w, status, code, msg)
+	if r.Method == http.MethodOptions && r.Header.Get("Upgrade") == "" {
+		w.WriteHeader(http.StatusNoContent) // a CORS preflight, whose headers the server set
+		return
+	}
+	params, ref := t.read(w, r)
+	if ref != nil {
+		t.refuse(w, r, ref)
 		return
 	}
 	params.Headers = r.Header
@@ -64,66 +95,101 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
 			w.WriteHeader(protocolStatus)
 		}
-		t.write(w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
+		t.write(ctx, w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
 		return
 	}
 	if r.Method == http.MethodGet && op.Operation.Operation != ast.Query {
-		w.Header().Set("Allow", "POST")
-		WriteError(w, http.StatusMethodNotAllowed, CodeBadRequest, "GET runs queries only: send mutations with POST")
+		t.refuse(w, r, &refusal{status: http.StatusMethodNotAllowed, reason: errGetMutation, allow: "POST"})
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, op)
-	t.write(w, responses(ctx))
+	t.write(ctx, w, responses(ctx))
+}
+
+// read admits the request and reads its parameters, or says why not.
+func (t httpTransport) read(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *refusal) {
+	if r.Header.Get("Upgrade") != "" {
+		return nil, &refusal{status: http.StatusBadRequest, reason: errUpgrade}
+	}
+	switch r.Method {
+	case http.MethodGet:
+		return readQueryString(r)
+	case http.MethodPost:
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			// JSON is what a cross-site form or a "simple" request cannot send
+			// without a CORS preflight: this is the CSRF defence.
+			return nil, &refusal{status: http.StatusUnsupportedMediaType, reason: errMediaType}
+		}
+		if r.ContentLength > t.maxBodyBytes {
+			return nil, &refusal{status: http.StatusRequestEntityTooLarge, reason: errBodyTooLarge}
+		}
+		// A body without a length is cut off at the limit as it is read.
+		return readBody(http.MaxBytesReader(w, r.Body, t.maxBodyBytes))
+	default:
+		return nil, &refusal{status: http.StatusMethodNotAllowed, reason: errMethod, allow: "GET, POST, OPTIONS"}
+	}
+}
+
+func readQueryString(r *http.Request) (*graphql.RawParams, *refusal) {
+	params := &graphql.RawParams{}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &refusal{status: http.StatusBadRequest, reason: errQueryString}
+	}
+	params.Query, params.OperationName = q.Get("query"), q.Get("operationName")
+	for _, p := range []struct {
+		name string
+		into *map[string]any
+	}{{"variables", &params.Variables}, {"extensions", &params.Extensions}} {
+		if v := q.Get(p.name); v != "" && decode([]byte(v), p.into) != nil {
+			return nil, &refusal{status: http.StatusBadRequest, reason: &paramError{param: p.name}}
+		}
+	}
+	return params, nil
+}
+
+func readBody(body io.Reader) (*graphql.RawParams, *refusal) {
+	params := &graphql.RawParams{}
+	data, err := io.ReadAll(body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &refusal{status: http.StatusRequestEntityTooLarge, reason: errBodyTooLarge}
+	case err != nil:
+		return nil, &refusal{status: http.StatusBadRequest, reason: errBodyUnreadable}
+	case decode(data, params) != nil:
+		return nil, &refusal{status: http.StatusBadRequest, reason: errBodyNotJSON}
+	}
+	return params, nil
+}
+
+// refuse answers a refused request, its reason presented like any error.
+func (t httpTransport) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
+	if ref.allow != "" {
+		w.Header().Set("Allow", ref.allow)
+	}
+	writeError(w, ref.status, t.present(r.Context(), ref.reason))
 }
 
 // write answers resp, or RESPONSE_TOO_LARGE in its place when its encoding
 // is over the cap. gqlgen has already built the data in memory: the cap keeps
 // it from the wire, the complexity limit from being built.
-func (t httpTransport) write(w http.ResponseWriter, resp *graphql.Response) {
+func (t httpTransport) write(ctx context.Context, w http.ResponseWriter, resp *graphql.Response) {
 	var buf bytes.Buffer
 	if len(resp.Data) <= t.maxResponseBytes {
 		if err := json.NewEncoder(&buf).Encode(resp); err != nil {
-			writeResponse(w, &graphql.Response{Errors: gqlerror.List{{Message: "internal server error", Extensions: map[string]any{"code": CodeInternal}}}})
+			writeResponse(w, &graphql.Response{Errors: gqlerror.List{t.present(ctx, err)}})
 			return
 		}
 	}
 	if len(resp.Data) > t.maxResponseBytes || buf.Len() > t.maxResponseBytes {
 		// The operation ran: data is null, as for an error that reached the
 		// root, and the status stays 200.
-		msg := fmt.Sprintf("the response is larger than %d bytes: ask for fewer fields or smaller pages", t.maxResponseBytes)
-		writeResponse(w, &graphql.Response{Data: json.RawMessage("null"), Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": CodeResponseTooLarge}}}})
+		writeResponse(w, &graphql.Response{Errors: gqlerror.List{t.present(ctx, &responseTooLarge{max: t.maxResponseBytes})}})
 		return
 	}
 	_, _ = w.Write(buf.Bytes())
-}
-
-// readParams reads the request: on failure, the status and message to answer.
-func readParams(r *http.Request) (*graphql.RawParams, int, string) {
-	params := &graphql.RawParams{}
-	if r.Method == http.MethodGet {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			return nil, http.StatusBadRequest, "the query string is malformed"
-		}
-		params.Query, params.OperationName = q.Get("query"), q.Get("operationName")
-		for name, into := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
-			if v := q.Get(name); v != "" && decode([]byte(v), into) != nil {
-				return nil, http.StatusBadRequest, name + " must be a JSON object"
-			}
-		}
-		return params, 0, ""
-	}
-	body, err := io.ReadAll(r.Body)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, http.StatusRequestEntityTooLarge, "the request body is too large"
-	case err != nil:
-		return nil, http.StatusBadRequest, "could not read the request body"
-	case decode(body, params) != nil:
-		return nil, http.StatusBadRequest, `the request body is not a JSON GraphQL request ({"query": ..., "variables": {...}}); batches are not supported`
-	}
-	return params, 0, ""
 }
 
 // decode reads JSON keeping numbers as json.Number, which is what gqlgen's
@@ -157,10 +223,15 @@ func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// WriteError answers a request refused before execution, in the shape of a
-// GraphQL response.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
+func writeError(w http.ResponseWriter, status int, err *gqlerror.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	writeResponse(w, &graphql.Response{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": code}}}})
+	writeResponse(w, &graphql.Response{Errors: gqlerror.List{err}})
+}
+
+// WriteInternalError answers a request that failed outside GraphQL (a panic
+// the HTTP server recovered from) with a 500 and INTERNAL_SERVER_ERROR; the
+// caller logs what happened.
+func WriteInternalError(w http.ResponseWriter) {
+	writeError(w, http.StatusInternalServerError, internal.gqlError(nil, nil, nil))
 }

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser, Limits: rules(cfg.Limits),
 	}, log)
 	gqlOpts := graph.Options{
-		Introspection: cfg.Introspection, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
+		Introspection: cfg.Introspection, CookieMode: cfg.RefreshCookie, MaxBodyBytes: maxBodyBytes, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
 		// A sessions list is costed at its cap, up to 100 items; a larger cap
 		// leaves longer lists to the response size limit.
 		MaxSessions: min(cfg.MaxSessionsPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
@@ -122,11 +122,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		// A rate limit of one request: off with the others.
 		gqlOpts.MaxMutationRepeats = maxMutationRepeats
 	}
-	gql := graph.NewServer(a.Auth, gqlOpts)
+	gql := graph.NewHandler(a.Auth, gqlOpts)
 	a.Handler = server.New(server.Options{
 		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.JWKSMaxAge,
-		Playground: cfg.Playground, CookieMode: cfg.RefreshCookie, CORSOrigins: cfg.CORSOrigins,
-		Trusted: cfg.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, MaxBodyBytes: maxBodyBytes, Log: log,
+		Playground: cfg.Playground, CORSOrigins: cfg.CORSOrigins,
+		Trusted: cfg.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log,
 	})
 	return a, nil
 }

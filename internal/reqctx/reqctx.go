@@ -1,5 +1,5 @@
 // Package reqctx carries what the HTTP layer learned about a request (client
-// address, credentials, cookie mode) to the GraphQL layer, and lets resolvers set
+// address, credentials) to the GraphQL layer, and lets resolvers set
 // the refresh cookie on the response. It keeps the resolvers free of
 // net/http requests: they read one struct, whatever the transport.
 package reqctx
@@ -23,12 +23,11 @@ type Request struct {
 	Client auth.Client
 	// Bearer is the access token of the Authorization header, if any.
 	Bearer string
-	// RefreshCookie is the refresh token cookie, if any.
+	// RefreshCookie is the refresh token cookie, if any; only the resolvers
+	// know whether cookie mode is on, and read it then.
 	RefreshCookie string
 	// ForeignOrigin is a browser request from an origin that may not run mutations.
 	ForeignOrigin bool
-	// CookieMode says refresh tokens travel as a cookie.
-	CookieMode bool
 
 	w         http.ResponseWriter
 	once      sync.Once

@@ -1,13 +1,14 @@
 // Package server is authql's http.Handler: the routes, and the middleware that
-// bounds request bodies, grants CORS, finds the client address and the
-// credentials, and hands them to the GraphQL layer through reqctx.
+// grants CORS, finds the client address and the credentials, hands them to
+// the GraphQL layer through reqctx, and recovers from panics. What a GraphQL
+// request may be (methods, media types, body size), and every answer to one,
+// is the GraphQL handler's.
 package server
 
 import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -28,14 +29,12 @@ type Options struct {
 	JWKS        []byte // the public key set, {"keys":[]} without asymmetric keys
 	JWKSMaxAge  time.Duration
 	Playground  bool
-	CookieMode  bool
 	CORSOrigins []string
 	Trusted     []netip.Prefix
 	// IPv6Prefix is how many leading bits of an IPv6 client address name its
 	// network for the rate limits (64 when zero).
-	IPv6Prefix   int
-	MaxBodyBytes int64
-	Log          *slog.Logger
+	IPv6Prefix int
+	Log        *slog.Logger
 }
 
 // New returns the handler serving every route of the contract.
@@ -64,51 +63,20 @@ type handler struct {
 	allowed map[string]bool
 }
 
-// graphql wraps the GraphQL server: CORS, method and media type, body limit,
-// then the request state for the resolvers.
+// graphql wraps the GraphQL handler: CORS, then the request state for the
+// resolvers.
 func (h *handler) graphql() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
 		foreign := h.cors(w, r)
-		if r.Header.Get("Upgrade") != "" {
-			graph.WriteError(w, http.StatusBadRequest, graph.CodeBadRequest, "protocol upgrades (websockets) are not supported")
-			return
-		}
-		switch r.Method {
-		case http.MethodOptions:
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case http.MethodGet:
-		case http.MethodPost:
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
-				// JSON is what a cross-site form or a "simple" request cannot send
-				// without a CORS preflight: this is the CSRF defence.
-				graph.WriteError(w, http.StatusUnsupportedMediaType, graph.CodeBadRequest, "POST /graphql requires Content-Type: application/json")
-				return
-			}
-			if r.ContentLength > h.o.MaxBodyBytes {
-				graph.WriteError(w, http.StatusRequestEntityTooLarge, graph.CodeRequestTooLarge, "the request body is too large")
-				return
-			}
-			// The transport answers 413 when a body without a length runs over.
-			r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)
-		default:
-			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			graph.WriteError(w, http.StatusMethodNotAllowed, graph.CodeBadRequest, "use POST (or GET for queries)")
-			return
-		}
 		ip := clientIP(r, h.o.Trusted)
 		req := &reqctx.Request{
 			Client:        auth.Client{IP: ip, Network: limitKey(ip, h.o.IPv6Prefix), UserAgent: r.UserAgent()},
 			Bearer:        bearer(r),
-			CookieMode:    h.o.CookieMode,
 			ForeignOrigin: foreign,
 		}
-		if h.o.CookieMode {
-			if c, err := r.Cookie(reqctx.CookieName); err == nil {
-				req.RefreshCookie = c.Value
-			}
+		if c, err := r.Cookie(reqctx.CookieName); err == nil {
+			req.RefreshCookie = c.Value
 		}
 		h.o.GraphQL.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req, w)))
 	})
@@ -237,7 +205,7 @@ func (h *handler) recover(next http.Handler) http.Handler {
 					panic(p)
 				}
 				h.o.Log.ErrorContext(r.Context(), "panic in handler", "panic", p, "path", r.URL.Path)
-				graph.WriteError(w, http.StatusInternalServerError, graph.CodeInternal, "internal server error")
+				graph.WriteInternalError(w)
 			}
 		}()
 		next.ServeHTTP(w, r)

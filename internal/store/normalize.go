@@ -33,9 +33,10 @@ const normalizeBatch = 500
 // migration's. Instances starting together may both scan; the rewrite is
 // idempotent. It takes the rule as a function so the store does not depend
 // on the domain.
-func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) error {
+func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {
+	defer wrap(&err, "store.NormalizeEmails")
 	// IF NOT EXISTS: instances starting together must not race to create it.
-	err := s.db.WithContext(ctx).Exec("CREATE TABLE IF NOT EXISTS authql_data_migrations " +
+	err = s.db.WithContext(ctx).Exec("CREATE TABLE IF NOT EXISTS authql_data_migrations " +
 		"(name VARCHAR(64) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)").Error
 	if err != nil {
 		return classify(err)

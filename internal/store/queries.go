@@ -31,37 +31,42 @@ func (q *Queries) forUpdate(ctx context.Context) *gorm.DB {
 
 // CreateUser inserts u; ErrDuplicate if its email is taken. The unique index
 // decides, so two racing signups cannot both win.
-func (q *Queries) CreateUser(ctx context.Context, u *models.User) error {
+func (q *Queries) CreateUser(ctx context.Context, u *models.User) (err error) {
+	defer wrap(&err, "store.CreateUser")
 	return classify(q.db.WithContext(ctx).Create(u).Error)
 }
 
 // UserByEmail finds a user by normalized email.
-func (q *Queries) UserByEmail(ctx context.Context, email string) (*models.User, error) {
+func (q *Queries) UserByEmail(ctx context.Context, email string) (_ *models.User, err error) {
+	defer wrap(&err, "store.UserByEmail")
 	var u models.User
-	err := q.read.WithContext(ctx).Where("email = ?", email).Take(&u).Error
+	err = q.read.WithContext(ctx).Where("email = ?", email).Take(&u).Error
 	return &u, classify(err)
 }
 
 // UserByID finds a user by id.
-func (q *Queries) UserByID(ctx context.Context, id string) (*models.User, error) {
+func (q *Queries) UserByID(ctx context.Context, id string) (_ *models.User, err error) {
+	defer wrap(&err, "store.UserByID")
 	var u models.User
-	err := q.read.WithContext(ctx).Where("id = ?", id).Take(&u).Error
+	err = q.read.WithContext(ctx).Where("id = ?", id).Take(&u).Error
 	return &u, classify(err)
 }
 
 // LockCredentials reads the credentials version of a user. Inside a MySQL
 // transaction it locks the row, so no password change commits until the
 // caller's transaction has; SQLite's transaction holds the write lock already.
-func (q *Queries) LockCredentials(ctx context.Context, userID string) (uint64, error) {
+func (q *Queries) LockCredentials(ctx context.Context, userID string) (_ uint64, err error) {
+	defer wrap(&err, "store.LockCredentials")
 	var row struct{ CredentialsVersion uint64 }
-	err := q.forUpdate(ctx).Model(&models.User{}).Select("credentials_version").Where("id = ?", userID).Take(&row).Error
+	err = q.forUpdate(ctx).Model(&models.User{}).Select("credentials_version").Where("id = ?", userID).Take(&row).Error
 	return row.CredentialsVersion, classify(err)
 }
 
 // ChangePassword sets a new password hash and a new credentials version, if
 // the version is still verified, the one whose password the caller checked.
 // It reports false when another change came first.
-func (q *Queries) ChangePassword(ctx context.Context, userID string, verified uint64, hash string, now time.Time) (bool, error) {
+func (q *Queries) ChangePassword(ctx context.Context, userID string, verified uint64, hash string, now time.Time) (_ bool, err error) {
+	defer wrap(&err, "store.ChangePassword")
 	res := q.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND credentials_version = ?", userID, verified).
 		Updates(map[string]any{
 			"password_hash": hash, "credentials_version": gorm.Expr("credentials_version + 1"), "updated_at": now,
@@ -73,14 +78,16 @@ func (q *Queries) ChangePassword(ctx context.Context, userID string, verified ui
 // parameters, only if the stored hash is still old: an upgrade never
 // overwrites a password changed meanwhile. The credentials version stays, as
 // the password does.
-func (q *Queries) RehashPassword(ctx context.Context, userID, old, hash string, now time.Time) (bool, error) {
+func (q *Queries) RehashPassword(ctx context.Context, userID, old, hash string, now time.Time) (_ bool, err error) {
+	defer wrap(&err, "store.RehashPassword")
 	res := q.db.WithContext(ctx).Model(&models.User{}).Where("id = ? AND password_hash = ?", userID, old).
 		Updates(map[string]any{"password_hash": hash, "updated_at": now})
 	return res.RowsAffected == 1, classify(res.Error)
 }
 
 // CreateSession inserts a session with its first refresh token.
-func (q *Queries) CreateSession(ctx context.Context, s *models.Session, t *models.RefreshToken) error {
+func (q *Queries) CreateSession(ctx context.Context, s *models.Session, t *models.RefreshToken) (err error) {
+	defer wrap(&err, "store.CreateSession")
 	if err := q.db.WithContext(ctx).Create(s).Error; err != nil {
 		return classify(err)
 	}
@@ -89,9 +96,10 @@ func (q *Queries) CreateSession(ctx context.Context, s *models.Session, t *model
 
 // SessionByID reads a session; inside a MySQL transaction it locks the row, so
 // every rotation of one session runs one after another.
-func (q *Queries) SessionByID(ctx context.Context, id string) (*models.Session, error) {
+func (q *Queries) SessionByID(ctx context.Context, id string) (_ *models.Session, err error) {
+	defer wrap(&err, "store.SessionByID")
 	var s models.Session
-	err := q.forUpdate(ctx).Where("id = ?", id).Take(&s).Error
+	err = q.forUpdate(ctx).Where("id = ?", id).Take(&s).Error
 	return &s, classify(err)
 }
 
@@ -103,7 +111,8 @@ type SessionState struct {
 }
 
 // SessionStateByID reads the liveness of a session from the read pool.
-func (q *Queries) SessionStateByID(ctx context.Context, id string) (*SessionState, error) {
+func (q *Queries) SessionStateByID(ctx context.Context, id string) (_ *SessionState, err error) {
+	defer wrap(&err, "store.SessionStateByID")
 	var st SessionState
 	res := q.read.WithContext(ctx).Model(&models.Session{}).Select("user_id", "expires_at", "revoked_at").
 		Where("id = ?", id).Limit(1).Scan(&st)
@@ -117,22 +126,25 @@ func (q *Queries) SessionStateByID(ctx context.Context, id string) (*SessionStat
 }
 
 // RefreshTokenByID reads a refresh token row (locked inside a MySQL transaction).
-func (q *Queries) RefreshTokenByID(ctx context.Context, id string) (*models.RefreshToken, error) {
+func (q *Queries) RefreshTokenByID(ctx context.Context, id string) (_ *models.RefreshToken, err error) {
+	defer wrap(&err, "store.RefreshTokenByID")
 	var t models.RefreshToken
-	err := q.forUpdate(ctx).Where("id = ?", id).Take(&t).Error
+	err = q.forUpdate(ctx).Where("id = ?", id).Take(&t).Error
 	return &t, classify(err)
 }
 
 // MarkTokenUsed consumes a refresh token. It reports false when the token was
 // already used: the conditional update is the arbiter on both engines.
-func (q *Queries) MarkTokenUsed(ctx context.Context, id string, at time.Time) (bool, error) {
+func (q *Queries) MarkTokenUsed(ctx context.Context, id string, at time.Time) (_ bool, err error) {
+	defer wrap(&err, "store.MarkTokenUsed")
 	res := q.db.WithContext(ctx).Model(&models.RefreshToken{}).Where("id = ? AND used_at IS NULL", id).Update("used_at", at)
 	return res.RowsAffected == 1, classify(res.Error)
 }
 
 // InsertRefreshToken stores a new refresh token and makes it the session's
 // current one.
-func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken, lastUsed time.Time) error {
+func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken, lastUsed time.Time) (err error) {
+	defer wrap(&err, "store.InsertRefreshToken")
 	if err := q.db.WithContext(ctx).Create(t).Error; err != nil {
 		return classify(err)
 	}
@@ -142,7 +154,8 @@ func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken
 
 // RevokeSession revokes a live session of a user and reports whether it did;
 // a session already revoked, or not the user's, is left as it is.
-func (q *Queries) RevokeSession(ctx context.Context, userID, sessionID, reason string, at time.Time) (bool, error) {
+func (q *Queries) RevokeSession(ctx context.Context, userID, sessionID, reason string, at time.Time) (_ bool, err error) {
+	defer wrap(&err, "store.RevokeSession")
 	res := q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ? AND user_id = ?", sessionID, userID).
 		Where("revoked_at IS NULL").Updates(map[string]any{"revoked_at": at, "revoked_reason": reason})
 	return res.RowsAffected == 1, classify(res.Error)
@@ -150,7 +163,8 @@ func (q *Queries) RevokeSession(ctx context.Context, userID, sessionID, reason s
 
 // RevokeUserSessions revokes every live session of a user but except (may be
 // empty) and reports how many it revoked.
-func (q *Queries) RevokeUserSessions(ctx context.Context, userID, except, reason string, at time.Time) (int64, error) {
+func (q *Queries) RevokeUserSessions(ctx context.Context, userID, except, reason string, at time.Time) (_ int64, err error) {
+	defer wrap(&err, "store.RevokeUserSessions")
 	db := q.db.WithContext(ctx).Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
 	if except != "" {
 		db = db.Where("id <> ?", except)
@@ -162,18 +176,20 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, userID, except, reason
 // CountLiveSessions counts a user's sessions that are neither revoked nor
 // expired. Inside a MySQL transaction it is a locking read, which sees every
 // session committed before it, whatever snapshot the transaction holds.
-func (q *Queries) CountLiveSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
+func (q *Queries) CountLiveSessions(ctx context.Context, userID string, now time.Time) (_ int64, err error) {
+	defer wrap(&err, "store.CountLiveSessions")
 	var n int64
-	err := q.forUpdate(ctx).Model(&models.Session{}).
+	err = q.forUpdate(ctx).Model(&models.Session{}).
 		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).Count(&n).Error
 	return n, classify(err)
 }
 
 // LeastRecentlyUsedSessions returns the ids of a user's n live sessions used
 // least recently (locked inside a MySQL transaction).
-func (q *Queries) LeastRecentlyUsedSessions(ctx context.Context, userID string, now time.Time, n int) ([]string, error) {
+func (q *Queries) LeastRecentlyUsedSessions(ctx context.Context, userID string, now time.Time, n int) (_ []string, err error) {
+	defer wrap(&err, "store.LeastRecentlyUsedSessions")
 	var ids []string
-	err := q.forUpdate(ctx).Model(&models.Session{}).
+	err = q.forUpdate(ctx).Model(&models.Session{}).
 		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Order("last_used_at").Order("created_at").Order("id").Limit(n).Pluck("id", &ids).Error
 	return ids, classify(err)
@@ -181,9 +197,10 @@ func (q *Queries) LeastRecentlyUsedSessions(ctx context.Context, userID string, 
 
 // LiveSessions lists a user's sessions that are neither revoked nor expired,
 // newest first.
-func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time) ([]models.Session, error) {
+func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time) (_ []models.Session, err error) {
+	defer wrap(&err, "store.LiveSessions")
 	var out []models.Session
-	err := q.read.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+	err = q.read.WithContext(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Order("created_at DESC").Order("id DESC").Find(&out).Error
 	return out, classify(err)
 }
@@ -193,7 +210,8 @@ func (q *Queries) LiveSessions(ctx context.Context, userID string, now time.Time
 // the tokens whose reuse it must detect. Rows of used and revoked tokens live
 // exactly as long as their session, so reuse detection never lapses while a
 // token could still verify.
-func (s *Store) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+func (s *Store) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (_ int64, err error) {
+	defer wrap(&err, "store.PruneExpired")
 	return InTxValue(ctx, s, func(q *Queries) (int64, error) {
 		var ids []string
 		if err := q.db.WithContext(ctx).Model(&models.Session{}).Where("expires_at < ?", cutoff).
@@ -209,7 +227,8 @@ func (s *Store) PruneExpired(ctx context.Context, cutoff time.Time, batch int) (
 }
 
 // InsertAuditEvent records a security event.
-func (q *Queries) InsertAuditEvent(ctx context.Context, e *models.AuditEvent) error {
+func (q *Queries) InsertAuditEvent(ctx context.Context, e *models.AuditEvent) (err error) {
+	defer wrap(&err, "store.InsertAuditEvent")
 	return classify(q.db.WithContext(ctx).Create(e).Error)
 }
 
@@ -219,8 +238,9 @@ func (q *Queries) InsertAuditEvent(ctx context.Context, e *models.AuditEvent) er
 // rather than one upsert: neither engine tells reliably whether an upsert
 // inserted (SQLite counts an update as one row, as an insert; MariaDB answers
 // an upsert's RETURNING with the row either way).
-func (q *Queries) CountAuditEvent(ctx context.Context, e *models.AuditEvent) (bool, error) {
-	err := classify(q.db.WithContext(ctx).Create(e).Error)
+func (q *Queries) CountAuditEvent(ctx context.Context, e *models.AuditEvent) (_ bool, err error) {
+	defer wrap(&err, "store.CountAuditEvent")
+	err = classify(q.db.WithContext(ctx).Create(e).Error)
 	if !errors.Is(err, ErrDuplicate) {
 		return err == nil, err
 	}
@@ -230,18 +250,20 @@ func (q *Queries) CountAuditEvent(ctx context.Context, e *models.AuditEvent) (bo
 
 // AuditEvents lists a user's events newest first, after the cursor (an event id;
 // 0 for the first page). It fetches limit rows.
-func (q *Queries) AuditEvents(ctx context.Context, userID string, before uint64, limit int) ([]models.AuditEvent, error) {
+func (q *Queries) AuditEvents(ctx context.Context, userID string, before uint64, limit int) (_ []models.AuditEvent, err error) {
+	defer wrap(&err, "store.AuditEvents")
 	db := q.read.WithContext(ctx).Where("user_id = ?", userID)
 	if before > 0 {
 		db = db.Where("id < ?", before)
 	}
 	var out []models.AuditEvent
-	err := db.Order("id DESC").Limit(limit).Find(&out).Error
+	err = db.Order("id DESC").Limit(limit).Find(&out).Error
 	return out, classify(err)
 }
 
 // PruneAuditEvents deletes events older than cutoff, at most batch at a time.
-func (q *Queries) PruneAuditEvents(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+func (q *Queries) PruneAuditEvents(ctx context.Context, cutoff time.Time, batch int) (_ int64, err error) {
+	defer wrap(&err, "store.PruneAuditEvents")
 	var ids []uint64
 	if err := q.read.WithContext(ctx).Model(&models.AuditEvent{}).Where("created_at < ?", cutoff).
 		Order("id").Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {

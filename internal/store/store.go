@@ -21,11 +21,13 @@ import (
 	"syscall"
 	"time"
 
+	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/authql/authql/models"
 )
@@ -53,14 +55,14 @@ func (s *Store) Dialect() string { return s.dialect }
 
 // Open connects to the database named by a URL (sqlite://PATH or
 // mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
-func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err error) {
+	defer wrap(&err, "store.Open")
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	now := storeTime(o.now)
 	var s *Store
-	var err error
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), now)
@@ -145,18 +147,30 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 // another process opening the same file at that moment makes it fail at once.
 func retryBusy(op func() error) error {
 	err := op()
-	for i := 0; i < 250 && err != nil && strings.Contains(err.Error(), "SQLITE_BUSY"); i++ {
+	for i := 0; i < 250 && isBusy(err); i++ {
 		time.Sleep(20 * time.Millisecond)
 		err = op()
 	}
 	return err
 }
 
+// isBusy reports SQLite's "database is locked": SQLITE_BUSY, or SQLITE_LOCKED
+// (a conflict within the process), extended codes included.
+func isBusy(err error) bool {
+	var se *gosqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff // the primary code of an extended one
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
+
 // MySQLDSN turns a mysql:// URL into a go-sql-driver DSN with the parameters
 // authql depends on forced on: parseTime, UTC, utf8mb4, and interpolateParams
 // (client-side interpolation: one round trip per query instead of
 // prepare/execute/close; safe because the charset is utf8mb4).
-func MySQLDSN(rawURL string) (string, error) {
+func MySQLDSN(rawURL string) (_ string, err error) {
+	defer wrap(&err, "store.MySQLDSN")
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "mysql" || u.Host == "" {
 		return "", errors.New("store: malformed mysql URL (want mysql://USER:PASS@HOST:PORT/DB?PARAMS)")
@@ -247,7 +261,8 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer wrap(&err, "store.Ping")
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var one int
@@ -258,7 +273,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes every pool.
-func (s *Store) Close() error {
+func (s *Store) Close() (err error) {
+	defer wrap(&err, "store.Close")
 	var errs []error
 	for _, g := range []*gorm.DB{s.db, s.read} {
 		if db, err := g.DB(); err == nil {
@@ -313,4 +329,15 @@ func Redact(rawURL string) string {
 		return "(unparsable database URL)"
 	}
 	return u.Redacted()
+}
+
+// wrap names the operation that failed, as every exported method of the
+// store does on its way out (defer wrap(&err, "store.Method")): a log line
+// then says which statement met the outage or the conflict. The error stays
+// itself for errors.Is and errors.As: ErrNotFound, ErrDuplicate,
+// ErrUnavailable and the driver's errors are found through it.
+func wrap(errp *error, op string) {
+	if *errp != nil {
+		*errp = fmt.Errorf("%s: %w", op, *errp)
+	}
 }

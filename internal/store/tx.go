@@ -27,6 +27,7 @@ const (
 // writer connection, on MySQL a normal one whose locking reads take row locks.
 // See InTxValue.
 func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
+	// Named by InTxValue.
 	_, err := InTxValue(ctx, s, func(q *Queries) (struct{}, error) { return struct{}{}, fn(q) })
 	return err
 }
@@ -44,7 +45,8 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 // derive everything from q and from values it does not change: its result is
 // its outcome, and nothing it captured may carry state from an attempt that
 // rolled back.
-func InTxValue[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
+func InTxValue[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (_ T, err error) {
+	defer wrap(&err, "store.InTx")
 	var zero T
 	for attempt := 1; ; attempt++ {
 		v, err := runTx(ctx, s, fn)

@@ -1,0 +1,52 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/store/storetest"
+)
+
+// TestErrorsNameTheOperation: an error of the store says which of its
+// operations failed, and is still the error it wraps for errors.Is and
+// errors.As: the sentinels the service acts on and the driver's own errors.
+func TestErrorsNameTheOperation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		s, f := open(t, db)
+		ctx := t.Context()
+
+		_, err := s.UserByEmail(ctx, "nobody@example.com")
+		if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "store.UserByEmail") {
+			t.Fatalf("missing user: %v", err)
+		}
+
+		_, err = store.InTxValue(ctx, s, func(q *store.Queries) (any, error) { return q.SessionByID(ctx, "no-such-session") })
+		if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "store.InTx: store.SessionByID") {
+			t.Fatalf("missing session in a transaction: %v", err)
+		}
+
+		refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		f.Set(func(context.Context, store.Statement) error { return refused })
+		_, err = s.LiveSessions(ctx, "u", store.Now())
+		var opErr *net.OpError
+		if !errors.Is(err, store.ErrUnavailable) || !errors.As(err, &opErr) || !strings.HasPrefix(err.Error(), "store.LiveSessions: ") {
+			t.Fatalf("database gone: %v", err)
+		}
+
+		f.Set(func(context.Context, store.Statement) error {
+			return &mysql.MySQLError{Number: 1146, Message: "Table doesn't exist"}
+		})
+		err = s.InsertAuditEvent(ctx, event("x"))
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1146 || !strings.Contains(err.Error(), "store.InsertAuditEvent") {
+			t.Fatalf("driver error: %v", err)
+		}
+	})
+}
