@@ -77,7 +77,7 @@ func enqueue(t *testing.T, s *store.Store, o *mail.Outbox, to, token string) {
 		t.Fatal(err)
 	}
 	if err := s.InTx(t.Context(), func(q *store.Queries) error {
-		return o.Enqueue(t.Context(), q, m, time.Now().Add(time.Hour))
+		return o.Enqueue(t.Context(), q, m, time.Now(), time.Now().Add(time.Hour))
 	}); err != nil {
 		t.Fatal(err)
 	}

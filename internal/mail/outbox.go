@@ -37,11 +37,12 @@ type sealedBody struct {
 }
 
 // Enqueue queues m on q, which must be the transaction that stores the token
-// m carries: the mail commits with it or not at all. expiresAt is when that
+// m carries: the mail commits with it or not at all. now is the store's time
+// (Store.Now), the mail's first due time; expiresAt is when that
 // token stops working; an undelivered mail is dropped then. After the
 // transaction commits, call Sender.Notify so the local sender delivers it at
 // once rather than at its next poll.
-func (o *Outbox) Enqueue(ctx context.Context, q *store.Queries, m Message, expiresAt time.Time) error {
+func (o *Outbox) Enqueue(ctx context.Context, q *store.Queries, m Message, now, expiresAt time.Time) error {
 	if m.Kind == "" || m.To == "" {
 		return errors.New("mail: a queued mail needs a kind and a recipient")
 	}
@@ -49,7 +50,7 @@ func (o *Outbox) Enqueue(ctx context.Context, q *store.Queries, m Message, expir
 	if err != nil {
 		return err
 	}
-	now := store.Now()
+	now = now.UTC().Truncate(time.Millisecond)
 	row := &models.OutboxMail{
 		ID:            uuid.NewString(),
 		Kind:          m.Kind,

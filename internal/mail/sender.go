@@ -76,7 +76,7 @@ type SenderConfig struct {
 	// Logger receives a line per failed attempt and per dropped mail.
 	// Default: slog.Default().
 	Logger *slog.Logger
-	// Now is the clock. Default store.Now.
+	// Now is the clock. Default: the store's (Store.Now).
 	Now func() time.Time
 }
 
@@ -119,7 +119,7 @@ func NewSender(st *store.Store, outbox *Outbox, transport Transport, cfg SenderC
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
-		cfg.Now = store.Now
+		cfg.Now = st.Now
 	}
 	return &Sender{
 		store: st, outbox: outbox, transport: transport, cfg: cfg,

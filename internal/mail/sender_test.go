@@ -58,7 +58,7 @@ func TestEnqueueRollsBackWithItsTransaction(t *testing.T) {
 		m, _ := mail.VerificationMail(appURL, "rolled@example.com", "rolled-back-token")
 		errLater := errors.New("a later step of the flow failed")
 		err := st.InTx(t.Context(), func(q *store.Queries) error {
-			if err := ob.Enqueue(t.Context(), q, m, time.Now().Add(time.Hour)); err != nil {
+			if err := ob.Enqueue(t.Context(), q, m, time.Now(), time.Now().Add(time.Hour)); err != nil {
 				return err
 			}
 			return errLater
@@ -129,7 +129,7 @@ func TestNoTokenInTheDatabase(t *testing.T) {
 		enqueue(t, st, ob, "dave@example.com", token)
 		m, _ := mail.ResetMail(appURL, "dave@example.com", token)
 		if err := st.InTx(t.Context(), func(q *store.Queries) error {
-			return ob.Enqueue(t.Context(), q, m, time.Now().Add(time.Hour))
+			return ob.Enqueue(t.Context(), q, m, time.Now(), time.Now().Add(time.Hour))
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func TestExpiredMailDropped(t *testing.T) {
 		run(t, mail.NewSender(st, ob, smtpTo(t, srv), fast("a", obs)))
 		m, _ := mail.VerificationMail(appURL, "frank@example.com", "tok-expiring")
 		if err := st.InTx(t.Context(), func(q *store.Queries) error {
-			return ob.Enqueue(t.Context(), q, m, time.Now().Add(300*time.Millisecond))
+			return ob.Enqueue(t.Context(), q, m, time.Now(), time.Now().Add(300*time.Millisecond))
 		}); err != nil {
 			t.Fatal(err)
 		}

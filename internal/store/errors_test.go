@@ -34,7 +34,7 @@ func TestErrorsNameTheOperation(t *testing.T) {
 
 		refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 		f.Set(func(context.Context, store.Statement) error { return refused })
-		_, err = s.LiveSessions(ctx, "u", store.Now())
+		_, err = s.LiveSessions(ctx, "u", s.Now())
 		var opErr *net.OpError
 		if !errors.Is(err, store.ErrUnavailable) || !errors.As(err, &opErr) || !strings.HasPrefix(err.Error(), "store.LiveSessions: ") {
 			t.Fatalf("database gone: %v", err)

@@ -49,7 +49,7 @@ func seal(t *testing.T, plaintext []byte) []byte {
 func enroll(t *testing.T, s *store.Store, userID string, secret []byte) {
 	t.Helper()
 	err := s.InTx(t.Context(), func(q *store.Queries) error {
-		return q.StartTOTPEnrollment(t.Context(), &models.TOTPFactor{UserID: userID, Secret: secret, CreatedAt: store.Now()})
+		return q.StartTOTPEnrollment(t.Context(), &models.TOTPFactor{UserID: userID, Secret: secret, CreatedAt: testNow()})
 	})
 	if err != nil {
 		t.Fatalf("enroll %s: %v", userID, err)
@@ -63,7 +63,7 @@ func challenge(t *testing.T, s *store.Store, userID string, ttl time.Duration) (
 	token := rand.Text()
 	m := hmac.New(sha256.New, []byte("server secret of at least 32 bytes!!"))
 	m.Write([]byte(token))
-	now := store.Now()
+	now := testNow()
 	c := &models.MFAChallenge{ID: uuid.NewString(), UserID: userID, Hash: hex.EncodeToString(m.Sum(nil)), ExpiresAt: now.Add(ttl), CreatedAt: now}
 	if err := s.CreateMFAChallenge(t.Context(), c); err != nil {
 		t.Fatal(err)
@@ -123,14 +123,14 @@ func TestTOTPFactorLifecycle(t *testing.T) {
 		if ok, err := s.UseTOTPStep(ctx, user, step); ok || err != nil {
 			t.Fatalf("a pending factor accepted a step: %v, %v", ok, err)
 		}
-		if ok, err := s.ConfirmTOTPFactor(ctx, user, step, store.Now()); !ok || err != nil {
+		if ok, err := s.ConfirmTOTPFactor(ctx, user, step, testNow()); !ok || err != nil {
 			t.Fatalf("confirm: %v, %v", ok, err)
 		}
-		if ok, err := s.ConfirmTOTPFactor(ctx, user, step+1, store.Now()); ok || err != nil {
+		if ok, err := s.ConfirmTOTPFactor(ctx, user, step+1, testNow()); ok || err != nil {
 			t.Fatalf("confirmed twice: %v, %v", ok, err)
 		}
 		err = s.InTx(ctx, func(q *store.Queries) error {
-			return q.StartTOTPEnrollment(ctx, &models.TOTPFactor{UserID: user, Secret: first, CreatedAt: store.Now()})
+			return q.StartTOTPEnrollment(ctx, &models.TOTPFactor{UserID: user, Secret: first, CreatedAt: testNow()})
 		})
 		if !errors.Is(err, store.ErrDuplicate) {
 			t.Fatalf("enrolment over a confirmed factor: %v", err)
@@ -166,7 +166,7 @@ func TestTOTPStepSingleWinner(t *testing.T) {
 		ctx := t.Context()
 		enroll(t, s, "u-1", seal(t, []byte("secret")))
 		step := totp.Step(time.Now())
-		if won := race(t, 10, func() (bool, error) { return s.ConfirmTOTPFactor(ctx, "u-1", step, store.Now()) }); won != 1 {
+		if won := race(t, 10, func() (bool, error) { return s.ConfirmTOTPFactor(ctx, "u-1", step, testNow()) }); won != 1 {
 			t.Fatalf("%d confirmations won", won)
 		}
 		for i, inTx := range []bool{false, true} {
@@ -198,7 +198,7 @@ func TestRecoveryCodes(t *testing.T) {
 				hashes[i], _ = h.Hash(user, c)
 			}
 			if err := s.InTx(ctx, func(q *store.Queries) error {
-				return q.ReplaceRecoveryCodes(ctx, user, hashes, store.Now())
+				return q.ReplaceRecoveryCodes(ctx, user, hashes, testNow())
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestRecoveryCodes(t *testing.T) {
 			if !ok {
 				t.Fatalf("code %q does not hash", code)
 			}
-			won, err := s.UseRecoveryCode(ctx, user, hash, store.Now())
+			won, err := s.UseRecoveryCode(ctx, user, hash, testNow())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +234,7 @@ func TestRecoveryCodes(t *testing.T) {
 		if won := race(t, 10, func() (bool, error) {
 			hash, _ := h.Hash("u-1", codes[2])
 			return store.InTxValue(ctx, s, func(q *store.Queries) (bool, error) {
-				return q.UseRecoveryCode(ctx, "u-1", hash, store.Now())
+				return q.UseRecoveryCode(ctx, "u-1", hash, testNow())
 			})
 		}); won != 1 {
 			t.Errorf("%d requests spent one code", won)
@@ -275,10 +275,10 @@ func TestMFAChallenge(t *testing.T) {
 				t.Fatalf("failure %d counted as %d, %v", want, n, err)
 			}
 		}
-		if ok, err := s.ConsumeMFAChallenge(ctx, c.ID, maxFailures, store.Now()); !ok || err != nil {
+		if ok, err := s.ConsumeMFAChallenge(ctx, c.ID, maxFailures, testNow()); !ok || err != nil {
 			t.Fatalf("consume after %d failures: %v, %v", maxFailures-1, ok, err)
 		}
-		if ok, err := s.ConsumeMFAChallenge(ctx, c.ID, maxFailures, store.Now()); ok || err != nil {
+		if ok, err := s.ConsumeMFAChallenge(ctx, c.ID, maxFailures, testNow()); ok || err != nil {
 			t.Fatalf("consumed twice: %v, %v", ok, err)
 		}
 		if _, err := failure(c.ID); !errors.Is(err, store.ErrNotFound) {
@@ -291,7 +291,7 @@ func TestMFAChallenge(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if ok, err := s.ConsumeMFAChallenge(ctx, dead.ID, maxFailures, store.Now()); ok || err != nil {
+		if ok, err := s.ConsumeMFAChallenge(ctx, dead.ID, maxFailures, testNow()); ok || err != nil {
 			t.Fatalf("consumed after %d failures: %v, %v", maxFailures, ok, err)
 		}
 
@@ -299,7 +299,7 @@ func TestMFAChallenge(t *testing.T) {
 		if ok, err := s.ConsumeMFAChallenge(ctx, expired.ID, maxFailures, expired.ExpiresAt); ok || err != nil {
 			t.Fatalf("consumed at its expiry: %v, %v", ok, err)
 		}
-		if ok, err := s.ConsumeMFAChallenge(ctx, "unknown", maxFailures, store.Now()); ok || err != nil {
+		if ok, err := s.ConsumeMFAChallenge(ctx, "unknown", maxFailures, testNow()); ok || err != nil {
 			t.Fatalf("consumed an unknown challenge: %v, %v", ok, err)
 		}
 	})
@@ -314,7 +314,7 @@ func TestMFAChallengeRaces(t *testing.T) {
 		c, _ := challenge(t, s, "u-1", 5*time.Minute)
 		if won := race(t, 10, func() (bool, error) {
 			return store.InTxValue(ctx, s, func(q *store.Queries) (bool, error) {
-				return q.ConsumeMFAChallenge(ctx, c.ID, 5, store.Now())
+				return q.ConsumeMFAChallenge(ctx, c.ID, 5, testNow())
 			})
 		}); won != 1 {
 			t.Errorf("%d requests consumed one challenge", won)
@@ -351,7 +351,7 @@ func TestDeleteUserMFA(t *testing.T) {
 				hash, _ := h.Hash(u, c)
 				hashes = append(hashes, hash)
 			}
-			if err := s.ReplaceRecoveryCodes(ctx, u, hashes, store.Now()); err != nil {
+			if err := s.ReplaceRecoveryCodes(ctx, u, hashes, testNow()); err != nil {
 				t.Fatal(err)
 			}
 			challenge(t, s, u, time.Minute)
@@ -384,7 +384,7 @@ func TestPruneMFAChallenges(t *testing.T) {
 		s, _ := open(t, db)
 		old, _ := challenge(t, s, "u-1", -time.Minute)
 		live, _ := challenge(t, s, "u-1", time.Minute)
-		if n, err := s.PruneMFAChallenges(t.Context(), store.Now(), 100); n != 1 || err != nil {
+		if n, err := s.PruneMFAChallenges(t.Context(), testNow(), 100); n != 1 || err != nil {
 			t.Fatalf("pruned %d, %v", n, err)
 		}
 		if _, err := s.MFAChallengeByHash(t.Context(), old.Hash); !errors.Is(err, store.ErrNotFound) {
@@ -412,7 +412,7 @@ func TestMFANothingUsableAtRest(t *testing.T) {
 			hash, _ := h.Hash("u-1", c)
 			hashes = append(hashes, hash)
 		}
-		if err := s.ReplaceRecoveryCodes(ctx, "u-1", hashes, store.Now()); err != nil {
+		if err := s.ReplaceRecoveryCodes(ctx, "u-1", hashes, testNow()); err != nil {
 			t.Fatal(err)
 		}
 		_, token := challenge(t, s, "u-1", time.Minute)
@@ -543,3 +543,6 @@ func indexes(t *testing.T, db *sql.DB, b storetest.Backend, table string) []inde
 	}
 	return out
 }
+
+// testNow is the wall clock as the store keeps it: UTC, whole milliseconds.
+func testNow() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

@@ -33,7 +33,7 @@ func queueMails(t *testing.T, s *store.Store, n int, due time.Time) []string {
 func TestClaimMailLeases(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		s, _ := open(t, db)
-		now := store.Now()
+		now := testNow()
 		queueMails(t, s, 3, now)
 		lease := time.Minute
 
@@ -104,7 +104,7 @@ func TestClaimMailConcurrent(t *testing.T) {
 			s, _ := open(t, db)
 			instances = append(instances, s)
 		}
-		now := store.Now()
+		now := testNow()
 		queueMails(t, instances[0], 200, now)
 
 		var mu sync.Mutex
