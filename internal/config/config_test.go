@@ -153,7 +153,9 @@ func TestFlagsOverrideEnv(t *testing.T) {
 		{"--refresh-cookie on", []string{"--refresh-cookie", "on"}, nil,
 			func(c *config.Config) (any, any) { return c.Cookies.Refresh, true }},
 		{"--issuer and --audience", []string{"--issuer", "https://id.example", "--audience", "api"}, nil,
-			func(c *config.Config) (any, any) { return c.Tokens.Issuer + "|" + c.Tokens.Audience, "https://id.example|api" }},
+			func(c *config.Config) (any, any) {
+				return c.Tokens.Issuer + "|" + c.Tokens.Audience, "https://id.example|api"
+			}},
 		{"--env production wins over env development", []string{"--env", "production"}, map[string]string{"AUTHQL_ENV": "development"},
 			func(c *config.Config) (any, any) { return c.Production, true }},
 		{"--jwt-secret wins over AUTHQL_JWT_SECRET", []string{"--jwt-secret", strings.Repeat("f", 40)}, nil,
@@ -295,11 +297,17 @@ func TestValidValues(t *testing.T) {
 		check func(c *config.Config) (got, want any)
 	}{
 		{"booleans: true/false", map[string]string{"AUTHQL_RATE_LIMIT": "false", "AUTHQL_REFRESH_COOKIE": "true"},
-			func(c *config.Config) (any, any) { return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"booleans: 0/1", map[string]string{"AUTHQL_RATE_LIMIT": "0", "AUTHQL_REFRESH_COOKIE": "1"},
-			func(c *config.Config) (any, any) { return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"booleans: case-insensitive", map[string]string{"AUTHQL_RATE_LIMIT": "OFF", "AUTHQL_REFRESH_COOKIE": "On"},
-			func(c *config.Config) (any, any) { return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"mysql URL", map[string]string{"AUTHQL_DATABASE_URL": "mysql://u:p@tcp(db:3306)/authql?parseTime=true"},
 			func(c *config.Config) (any, any) {
 				return c.Database.URL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true"
