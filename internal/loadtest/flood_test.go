@@ -90,7 +90,7 @@ func TestLoginFloodMemoryBound(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read server memory: %v", err)
 	}
-	t.Logf("flood: %d concurrent logins: %v", floodLogins, res)
+	t.Logf("flood: %d concurrent logins:\n%s", floodLogins, report(res))
 	t.Logf("flood: %.1f logins/s over %v; server %v (startup peak %.1f MiB; unbounded would need ~%d MiB of argon2id memory)",
 		res.OKPerSecond(), res.Elapsed.Round(time.Millisecond), after, MiB(baseline.Peak), floodLogins*argonMiB)
 

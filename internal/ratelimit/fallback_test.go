@@ -105,8 +105,8 @@ func TestFallbackUnreachableRedis(t *testing.T) {
 			})
 			t.Cleanup(func() { _ = c.Close() })
 			log, buf := newBufLogger()
-			lim := NewFallbackWithOptions(NewRedis(c, "authql-ratelimit-test:"), NewMemory(),
-				FallbackOptions{Logger: log, RetryPrimaryAfter: tc.retry})
+			lim := newFallback(NewRedis(c, "authql-ratelimit-test:"), NewMemory(),
+				fallbackOptions{Logger: log, RetryPrimaryAfter: tc.retry})
 			ctx := context.Background()
 			rule := Rule{Name: "login-account-ip", Limit: 5, Window: 15 * time.Minute}
 			key := "alice@example.com|203.0.113.7"
@@ -149,9 +149,9 @@ func TestFallbackUnreachableRedis(t *testing.T) {
 
 func TestFallbackWarnsRateLimitedAndLogsRecovery(t *testing.T) {
 	clk := newFakeClock()
-	primary := &flaky{inner: NewMemoryWithClock(clk.Now)}
+	primary := &flaky{inner: newMemory(memoryOptions{Clock: clk.Now})}
 	log, buf := newBufLogger()
-	lim := NewFallbackWithOptions(primary, NewMemoryWithClock(clk.Now), FallbackOptions{
+	lim := newFallback(primary, newMemory(memoryOptions{Clock: clk.Now}), fallbackOptions{
 		Logger:            log,
 		WarnInterval:      time.Minute,
 		RetryPrimaryAfter: time.Second,
@@ -231,10 +231,10 @@ func TestFallbackPassesThroughNonOutageErrors(t *testing.T) {
 	primary.setErr(context.Canceled)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := lim.Take(ctx, LoginAccountIP, "k"); !errors.Is(err, context.Canceled) {
+	if _, err := lim.Take(ctx, loginRule, "k"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Take(canceled ctx) error = %v, want context.Canceled", err)
 	}
-	if err := lim.Refund(ctx, LoginAccountIP, "k"); !errors.Is(err, context.Canceled) {
+	if err := lim.Refund(ctx, loginRule, "k"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Refund(canceled ctx) error = %v, want context.Canceled", err)
 	}
 	if buf.String() != "" {
@@ -246,7 +246,7 @@ func TestFallbackBothFailing(t *testing.T) {
 	log, _ := newBufLogger()
 	errFallback := errors.New("fallback down")
 	lim := NewFallback(&flaky{err: errDown}, &flaky{err: errFallback}, log)
-	_, err := lim.Take(context.Background(), LoginAccountIP, "k")
+	_, err := lim.Take(context.Background(), loginRule, "k")
 	if !errors.Is(err, errDown) || !errors.Is(err, errFallback) {
 		t.Fatalf("Take error = %v, want both errors", err)
 	}
@@ -258,7 +258,7 @@ func TestFallbackScenarios(t *testing.T) {
 		clk := newFakeClock()
 		log, _ := newBufLogger()
 		return harness{
-			lim:     NewFallback(&flaky{err: errDown}, NewMemoryWithClock(clk.Now), log),
+			lim:     NewFallback(&flaky{err: errDown}, newMemory(memoryOptions{Clock: clk.Now}), log),
 			advance: func(_ *testing.T, d time.Duration) { clk.Advance(d) },
 		}
 	})
@@ -266,8 +266,8 @@ func TestFallbackScenarios(t *testing.T) {
 
 func TestFallbackConcurrentDuringOutage(t *testing.T) {
 	log, buf := newBufLogger()
-	lim := NewFallbackWithOptions(&flaky{err: errDown}, NewMemory(),
-		FallbackOptions{Logger: log, RetryPrimaryAfter: time.Nanosecond})
+	lim := newFallback(&flaky{err: errDown}, NewMemory(),
+		fallbackOptions{Logger: log, RetryPrimaryAfter: time.Nanosecond})
 	runConcurrent(t, lim)
 	if n := buf.count("level=WARN"); n != 1 {
 		t.Fatalf("logged %d warnings, want 1", n)

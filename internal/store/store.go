@@ -47,9 +47,6 @@ type Store struct {
 	txs     openTxs
 }
 
-// Dialect is "sqlite" or "mysql".
-func (s *Store) Dialect() string { return s.dialect }
-
 // Open connects to the database named by a URL (sqlite://PATH or
 // mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
