@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authql/authql/internal/testkit/jwtforge"
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
 
 // ecPrivateScalar is the "d" member of the P-256 test key.
@@ -215,7 +216,7 @@ func TestFailedRefreshKeepsKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newJWKSServer(t, edJWK("ed", k.ed))
 			clock := newClock()
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			v := newTestVerifier(t, srv, clock, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 			srv.setResponse(tt.status, tt.body)
 			clock.Advance(2 * time.Hour) // past any cache TTL and refresh interval
@@ -283,7 +284,7 @@ func TestKeyWithPrivateMemberIsNotUsed(t *testing.T) {
 		jwtforge.With(edJWK("leaked", k.ed), "d", b64(k.ed.Seed())),
 		ecJWK("ec", k.ec),
 	)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	v := newTestVerifier(t, srv, newClock(), func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	now := time.Unix(1_800_000_000, 0)
 
