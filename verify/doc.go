@@ -24,48 +24,10 @@
 //	  me: User! @auth
 //	}
 //
-// Then, in a service laid out by "gqlgen init" (package graph holds the
-// generated code and the resolvers), main.go is:
-//
-//	package main
-//
-//	import (
-//		"context"
-//		"log"
-//		"net/http"
-//
-//		"github.com/99designs/gqlgen/graphql/handler"
-//		"github.com/99designs/gqlgen/graphql/handler/transport"
-//		"github.com/authql/authql/verify"
-//
-//		"example.com/myservice/graph"
-//	)
-//
-//	func main() {
-//		v, err := verify.New(context.Background(), verify.Config{
-//			JWKSURL:  "https://auth.example.com/.well-known/jwks.json",
-//			Issuer:   "https://auth.example.com",
-//			Audience: "myservice",
-//		})
-//		if err != nil {
-//			log.Fatal(err)
-//		}
-//
-//		cfg := graph.Config{Resolvers: &graph.Resolver{}}
-//		cfg.Directives.Auth = verify.AuthDirective()
-//		srv := handler.New(graph.NewExecutableSchema(cfg))
-//		srv.AddTransport(transport.POST{})
-//
-//		http.Handle("/query", v.Middleware(srv))
-//		log.Fatal(http.ListenAndServe(":8080", nil))
-//	}
-//
-// A resolver reads the user with [ClaimsFromContext]:
-//
-//	func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
-//		claims, _ := verify.ClaimsFromContext(ctx) // present: @auth checked it
-//		return r.users.Get(ctx, claims.Subject)
-//	}
+// Then set [AuthDirective] as the @auth directive of the generated config and
+// wrap the GraphQL handler in [Verifier.Middleware], which puts the verified
+// claims in the request's context: the package's Example is that main.go.
+// A resolver reads the user with [ClaimsFromContext] (ExampleClaimsFromContext).
 //
 // For endpoints that are private as a whole, wrap them with
 // [Verifier.RequireAuth] instead; it answers 401 without calling them.

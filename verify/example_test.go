@@ -10,15 +10,17 @@ import (
 	"github.com/authql/authql/verify"
 )
 
-// This is the wiring of a gqlgen server. DirectiveRoot stands in for the
-// type gqlgen generates for "directive @auth on FIELD_DEFINITION", and
-// graphqlHandler for handler.New(graph.NewExecutableSchema(cfg)); see the
-// package documentation for the same program with the generated code.
+// The wiring of a gqlgen server that declares "directive @auth on
+// FIELD_DEFINITION" in its schema and accepts authql's access tokens. In a
+// service laid out by "gqlgen init", DirectiveRoot is the generated
+// graph.DirectiveRoot (set it as cfg.Directives, cfg being
+// graph.Config{Resolvers: &graph.Resolver{}}), and graphqlHandler is
+// handler.New(graph.NewExecutableSchema(cfg)) with transport.POST{} added.
 func Example() {
 	v, err := verify.New(context.Background(), verify.Config{
 		JWKSURL:  "https://auth.example.com/.well-known/jwks.json",
-		Issuer:   "https://auth.example.com",
-		Audience: "myservice",
+		Issuer:   "https://auth.example.com", // authql's AUTHQL_ISSUER
+		Audience: "myservice",                // authql's AUTHQL_AUDIENCE
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -28,11 +30,11 @@ func Example() {
 		Auth func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 	}
 	var directives DirectiveRoot
-	directives.Auth = verify.AuthDirective()
-	_ = directives // cfg.Directives = directives
+	directives.Auth = verify.AuthDirective() // UNAUTHENTICATED without a valid token
+	_ = directives
 
 	var graphqlHandler http.Handler = http.NotFoundHandler()
-	http.Handle("/query", v.Middleware(graphqlHandler))
+	http.Handle("/query", v.Middleware(graphqlHandler)) // puts verified claims in the context
 	log.Fatal(http.ListenAndServe(":8080", nil))
 }
 

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/internal/testkit/jwtforge"
 )
 
 const (
@@ -190,21 +192,9 @@ func claimsAt(now time.Time) jwt.MapClaims {
 // header changes; a nil value deletes a header.
 func sign(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims, header map[string]any) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = kid
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("sign: %v", err)
-	}
-	return s
+	h := map[string]any{"typ": "at+jwt", "kid": kid}
+	maps.Copy(h, header)
+	return jwtforge.Sign(t, method, key, h, claims)
 }
 
 // waitForRefresh waits for a background key-set fetch, if one is running.
@@ -215,22 +205,4 @@ func waitForRefresh(v *Verifier) {
 	if call != nil {
 		<-call.done
 	}
-}
-
-// syncBuffer is a bytes.Buffer that background fetches may log into.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -14,21 +14,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-)
 
-// withMember returns a copy of jwk with member set (nil deletes it).
-func withMember(jwk map[string]any, member string, value any) map[string]any {
-	c := make(map[string]any, len(jwk)+1)
-	for k, v := range jwk {
-		c[k] = v
-	}
-	if value == nil {
-		delete(c, member)
-	} else {
-		c[member] = value
-	}
-	return c
-}
+	"github.com/authql/authql/internal/testkit/jwtforge"
+	"github.com/authql/authql/internal/testkit/logbuf"
+)
 
 // ecPrivateScalar is the "d" member of the P-256 test key.
 func ecPrivateScalar(k *testKeys) string {
@@ -51,30 +40,30 @@ func TestParseJWK(t *testing.T) {
 		{name: "Ed25519", jwk: ed, wantAlg: "EdDSA"},
 		{name: "P-256", jwk: ec, wantAlg: "ES256"},
 		{name: "RSA 2048", jwk: rs, wantAlg: "RS256"},
-		{name: "no alg: taken from the key type", jwk: withMember(rs, "alg", nil), wantAlg: "RS256"},
-		{name: "no use, no key_ops", jwk: withMember(withMember(ed, "use", nil), "key_ops", nil), wantAlg: "EdDSA"},
+		{name: "no alg: taken from the key type", jwk: jwtforge.With(rs, "alg", nil), wantAlg: "RS256"},
+		{name: "no use, no key_ops", jwk: jwtforge.With(jwtforge.With(ed, "use", nil), "key_ops", nil), wantAlg: "EdDSA"},
 
-		{name: "Ed25519 with private d", jwk: withMember(ed, "d", b64(k.ed.Seed())), wantErr: errPrivateMember},
-		{name: "P-256 with private d", jwk: withMember(ec, "d", ecPrivateScalar(k)), wantErr: errPrivateMember},
-		{name: "RSA with private p", jwk: withMember(rs, "p", b64(k.rsa.Primes[0].Bytes())), wantErr: errPrivateMember},
+		{name: "Ed25519 with private d", jwk: jwtforge.With(ed, "d", b64(k.ed.Seed())), wantErr: errPrivateMember},
+		{name: "P-256 with private d", jwk: jwtforge.With(ec, "d", ecPrivateScalar(k)), wantErr: errPrivateMember},
+		{name: "RSA with private p", jwk: jwtforge.With(rs, "p", b64(k.rsa.Primes[0].Bytes())), wantErr: errPrivateMember},
 		{name: "symmetric key", jwk: map[string]any{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}, wantErr: errPrivateMember},
 
-		{name: "unknown kty", jwk: withMember(ed, "kty", "XYZ"), wantErr: errUnsupportedKey},
-		{name: "X25519", jwk: withMember(ed, "crv", "X25519"), wantErr: errUnsupportedKey},
-		{name: "P-384", jwk: withMember(ec, "crv", "P-384"), wantErr: errUnsupportedKey},
-		{name: "alg of another key type", jwk: withMember(ed, "alg", "RS256"), wantErr: errUnsupportedKey},
-		{name: "RSA for PS256", jwk: withMember(rs, "alg", "PS256"), wantErr: errUnsupportedKey},
-		{name: "encryption key", jwk: withMember(rs, "use", "enc"), wantErr: errUnsupportedKey},
-		{name: "key_ops without verify", jwk: withMember(ed, "key_ops", []string{"encrypt"}), wantErr: errUnsupportedKey},
+		{name: "unknown kty", jwk: jwtforge.With(ed, "kty", "XYZ"), wantErr: errUnsupportedKey},
+		{name: "X25519", jwk: jwtforge.With(ed, "crv", "X25519"), wantErr: errUnsupportedKey},
+		{name: "P-384", jwk: jwtforge.With(ec, "crv", "P-384"), wantErr: errUnsupportedKey},
+		{name: "alg of another key type", jwk: jwtforge.With(ed, "alg", "RS256"), wantErr: errUnsupportedKey},
+		{name: "RSA for PS256", jwk: jwtforge.With(rs, "alg", "PS256"), wantErr: errUnsupportedKey},
+		{name: "encryption key", jwk: jwtforge.With(rs, "use", "enc"), wantErr: errUnsupportedKey},
+		{name: "key_ops without verify", jwk: jwtforge.With(ed, "key_ops", []string{"encrypt"}), wantErr: errUnsupportedKey},
 
-		{name: "missing kid", jwk: withMember(ed, "kid", nil)},
+		{name: "missing kid", jwk: jwtforge.With(ed, "kid", nil)},
 		{name: "RSA 1024", jwk: rsaJWK("k", k.rsa1k)},
-		{name: "RSA even exponent", jwk: withMember(rs, "e", b64([]byte{1, 0, 0}))},
-		{name: "P-256 point not on the curve", jwk: withMember(ec, "y", b64(make([]byte, 32)))},
-		{name: "Ed25519 short x", jwk: withMember(ed, "x", b64(make([]byte, 31)))},
-		{name: "padded base64", jwk: withMember(ed, "x", ed["x"].(string)+"=")},
-		{name: "missing x", jwk: withMember(ed, "x", nil)},
-		{name: "member of wrong type", jwk: withMember(ed, "x", 42)},
+		{name: "RSA even exponent", jwk: jwtforge.With(rs, "e", b64([]byte{1, 0, 0}))},
+		{name: "P-256 point not on the curve", jwk: jwtforge.With(ec, "y", b64(make([]byte, 32)))},
+		{name: "Ed25519 short x", jwk: jwtforge.With(ed, "x", b64(make([]byte, 31)))},
+		{name: "padded base64", jwk: jwtforge.With(ed, "x", ed["x"].(string)+"=")},
+		{name: "missing x", jwk: jwtforge.With(ed, "x", nil)},
+		{name: "member of wrong type", jwk: jwtforge.With(ed, "x", 42)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +89,7 @@ func TestParseJWKSSkipsBadKeysOnly(t *testing.T) {
 	k := keysOnce()
 	body, _ := json.Marshal(map[string]any{"keys": []any{
 		edJWK("good", k.ed),
-		withMember(ecJWK("leaked", k.ec), "d", ecPrivateScalar(k)),
+		jwtforge.With(ecJWK("leaked", k.ec), "d", ecPrivateScalar(k)),
 		map[string]any{"kty": "oct", "kid": "hmac", "alg": "HS256"},
 		"not an object",
 		rsaJWK("good", k.rsa), // duplicate kid
@@ -227,7 +216,7 @@ func TestFailedRefreshKeepsKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newJWKSServer(t, edJWK("ed", k.ed))
 			clock := newClock()
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			v := newTestVerifier(t, srv, clock, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 			srv.setResponse(tt.status, tt.body)
 			clock.Advance(2 * time.Hour) // past any cache TTL and refresh interval
@@ -292,10 +281,10 @@ func TestExpiredCacheIsRefreshedInBackground(t *testing.T) {
 func TestKeyWithPrivateMemberIsNotUsed(t *testing.T) {
 	k := keysOnce()
 	srv := newJWKSServer(t,
-		withMember(edJWK("leaked", k.ed), "d", b64(k.ed.Seed())),
+		jwtforge.With(edJWK("leaked", k.ed), "d", b64(k.ed.Seed())),
 		ecJWK("ec", k.ec),
 	)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	v := newTestVerifier(t, srv, newClock(), func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 	now := time.Unix(1_800_000_000, 0)
 

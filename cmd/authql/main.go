@@ -55,9 +55,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(stderr, cfg.Log.Level)
 	if cmd == "migrate" {
-		st, err := store.Open(context.Background(), cfg.DatabaseURL)
+		st, err := store.Open(context.Background(), cfg.Database.URL)
 		if err != nil {
 			return err
 		}
@@ -105,27 +105,27 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	go a.RunBackground(bg)
 
 	srv := &http.Server{
-		Addr:    cfg.Addr,
+		Addr:    cfg.Server.Addr,
 		Handler: a.Handler,
 		// Slow clients must not pin connections: bound every phase.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      writeTimeout(cfg.Limits.HashQueue),
+		WriteTimeout:      writeTimeout(cfg.Passwords.HashQueueTimeout),
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
-	mode := "HS256 (AUTHQL_JWT_SECRET)"
-	if cfg.JWKSFile != "" {
-		mode = "JWKS " + cfg.JWKSFile
+	mode := "HS256 (" + cfg.Name(&cfg.Tokens.Secret) + ")"
+	if cfg.Keys.JWKSFile != "" {
+		mode = "JWKS " + cfg.Keys.JWKSFile
 	}
-	log.Info("authql listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.DatabaseURL),
-		"production", cfg.Production, "access_tokens", mode, "secret_from", cfg.SecretSource,
-		"playground", cfg.Playground, "cookie_mode", cfg.RefreshCookie, "rate_limit", cfg.RateLimit)
+	log.Info("authql listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database.URL),
+		"production", cfg.Production, "access_tokens", mode, "secret_from", cfg.Tokens.SecretSource,
+		"playground", cfg.GraphQL.Playground, "cookie_mode", cfg.Cookies.Refresh, "rate_limit", cfg.Limits.Enabled)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -133,8 +133,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

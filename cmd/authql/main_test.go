@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/authql/authql/internal/keys"
+	"github.com/authql/authql/internal/testkit/authqlbin"
 )
 
 func TestProductionRefusesToStartWithoutKeys(t *testing.T) {
@@ -83,62 +80,20 @@ func TestServeAndDrainOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "authql")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--addr", addr)
-	cmd.Dir = dir // authql.db and authql.key land here, as with `go run` in a checkout
-	cmd.Env = append(os.Environ(), "AUTHQL_JWT_SECRET=", "AUTHQL_DATABASE_URL=", "AUTHQL_ENV=")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv := authqlbin.Start(t, authqlbin.Build(t))
 	for _, f := range []string{"authql.db", "authql.key"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(srv.Dir, f)); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := srv.Stop(20 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.Tail())
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("did not stop on SIGTERM\n%s", logs.String())
+	logs := srv.Log()
+	if !strings.Contains(logs, "shutting down") {
+		t.Fatalf("no shutdown log:\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), "shutting down") {
-		t.Fatalf("no shutdown log:\n%s", logs.String())
-	}
-	if strings.Contains(logs.String(), "secret_from\":\"AUTHQL") {
+	if strings.Contains(logs, "secret_from\":\"AUTHQL") {
 		t.Fatal("expected the generated key file in development")
 	}
 }

@@ -40,8 +40,8 @@ const (
 // App is an assembled authql.
 type App struct {
 	Handler http.Handler
-	Auth    *auth.Service
-	Store   *store.Store
+	auth    *auth.Service
+	store   *store.Store
 	cfg     *config.Config
 	log     *slog.Logger
 	redis   *redis.Client
@@ -79,12 +79,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
-	tokenCfg := token.Config{Secret: cfg.Secret, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Now: o.now}
+	tokenCfg := token.Config{Secret: cfg.Tokens.Secret, Issuer: cfg.Tokens.Issuer, Audience: cfg.Tokens.Audience, AccessTTL: cfg.Tokens.AccessTTL, Now: o.now}
 	publicJWKS := []byte(`{"keys":[]}`)
-	if cfg.JWKSFile != "" {
-		set, err := keys.Load(cfg.JWKSFile)
+	if cfg.Keys.JWKSFile != "" {
+		set, err := keys.Load(cfg.Keys.JWKSFile)
 		if err != nil {
-			return nil, fmt.Errorf("AUTHQL_JWKS_FILE: %w", err)
+			return nil, fmt.Errorf("%s: %w", cfg.Name(&cfg.Keys.JWKSFile), err)
 		}
 		tokenCfg.Keys = accessKeys(set)
 		publicJWKS = set.PublicJWKS()
@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.WithClock(o.now))
+	st, err := store.Open(ctx, cfg.Database.URL, store.WithClock(o.now))
 	if err != nil {
 		return nil, err
 	}
@@ -101,32 +101,32 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		st.Close()
 		return nil, fmt.Errorf("store: normalize stored emails: %w", err)
 	}
-	a := &App{Store: st, cfg: cfg, log: log}
+	a := &App{store: st, cfg: cfg, log: log}
 	limiter, err := a.limiter(ctx)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	hasher := password.NewHasher(o.passwordParams, 0, cfg.Limits.HashQueue)
-	a.Auth = auth.New(st, tokens, hasher, limiter, auth.Options{
-		RefreshTTL: cfg.RefreshTTL, SessionMaxAge: cfg.SessionMaxAge, ReuseGrace: cfg.ReuseGrace,
-		MaxSessionsPerUser: cfg.MaxSessionsPerUser, Limits: rules(cfg.Limits),
+	hasher := password.NewHasher(o.passwordParams, 0, cfg.Passwords.HashQueueTimeout)
+	a.auth = auth.New(st, tokens, hasher, limiter, auth.Options{
+		RefreshTTL: cfg.Tokens.RefreshTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.ReuseGrace,
+		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules),
 	}, log)
 	gqlOpts := graph.Options{
-		Introspection: cfg.Introspection, CookieMode: cfg.RefreshCookie, MaxBodyBytes: maxBodyBytes, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
+		Introspection: cfg.GraphQL.Introspection, CookieMode: cfg.Cookies.Refresh, MaxBodyBytes: maxBodyBytes, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
 		// A sessions list is costed at its cap, up to 100 items; a larger cap
 		// leaves longer lists to the response size limit.
-		MaxSessions: min(cfg.MaxSessionsPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
+		MaxSessions: min(cfg.Sessions.MaxPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
 	}
-	if cfg.RateLimit {
+	if cfg.Limits.Enabled {
 		// A rate limit of one request: off with the others.
 		gqlOpts.MaxMutationRepeats = maxMutationRepeats
 	}
-	gql := graph.NewHandler(a.Auth, gqlOpts)
+	gql := graph.NewHandler(a.auth, gqlOpts)
 	a.Handler = server.New(server.Options{
-		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.JWKSMaxAge,
-		Playground: cfg.Playground, CORSOrigins: cfg.CORSOrigins,
-		Trusted: cfg.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log,
+		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.Keys.JWKSMaxAge,
+		Playground: cfg.GraphQL.Playground, CORSOrigins: cfg.Server.CORSOrigins,
+		Trusted: cfg.Server.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log,
 	})
 	return a, nil
 }
@@ -147,16 +147,17 @@ func accessKeys(set *keys.Set) []token.Key {
 // limiter is in-process, or Redis-backed (with the in-process one as fallback
 // while Redis is down) when AUTHQL_REDIS_URL is set; Disabled when limits are off.
 func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
-	if !a.cfg.RateLimit {
+	l := &a.cfg.Limits
+	if !l.Enabled {
 		return ratelimit.Disabled{}, nil
 	}
 	memory := ratelimit.NewMemory()
-	if a.cfg.RedisURL == "" {
+	if l.RedisURL == "" {
 		return memory, nil
 	}
-	opts, err := redis.ParseURL(a.cfg.RedisURL)
+	opts, err := redis.ParseURL(l.RedisURL)
 	if err != nil {
-		return nil, errors.New("AUTHQL_REDIS_URL: not a redis:// URL")
+		return nil, fmt.Errorf("%s: not a redis:// URL", a.cfg.Name(&l.RedisURL))
 	}
 	// Fail fast: while Redis is down every limited operation would otherwise
 	// wait out go-redis's retries before falling back.
@@ -167,27 +168,12 @@ func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
 		// Not fatal: limits hold in-process until Redis answers.
 		a.log.Warn("redis unreachable at start; rate limits are per instance until it answers", "err", err)
 	}
-	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, a.cfg.RedisPrefix), memory, a.log), nil
-}
-
-func rules(l config.Limits) auth.Limits {
-	rule := func(name string, lim config.Limit) ratelimit.Rule {
-		return ratelimit.Rule{Name: name, Limit: lim.N, Window: lim.Window}
-	}
-	return auth.Limits{
-		LoginAccountIP: rule("login-account-ip", l.LoginAccountIP),
-		LoginIP:        rule("login-ip", l.LoginIP),
-		LoginAccount:   rule("login-account", l.LoginAccount),
-		Signup:         rule("signup-ip", l.Signup),
-		Refresh:        rule("refresh-ip", l.Refresh),
-		Logout:         rule("logout-ip", l.Logout),
-		ChangePassword: rule("change-password-account", l.ChangePassword),
-	}
+	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, l.RedisPrefix), memory, a.log), nil
 }
 
 // RunBackground prunes expired sessions and old audit events until ctx ends.
 func (a *App) RunBackground(ctx context.Context) {
-	a.Auth.Prune(ctx, pruneInterval, a.cfg.AuditRetention)
+	a.auth.Prune(ctx, pruneInterval, a.cfg.Audit.Retention)
 }
 
 // Close releases the database and Redis.
@@ -196,6 +182,6 @@ func (a *App) Close() error {
 	if a.redis != nil {
 		errs = append(errs, a.redis.Close())
 	}
-	errs = append(errs, a.Store.Close())
+	errs = append(errs, a.store.Close())
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/internal/config"
+	"github.com/authql/authql/internal/ratelimit"
 )
 
 // goodSecret is 32 random bytes' worth of base64 text, the shortest accepted.
@@ -46,35 +47,35 @@ func TestDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"AUTHQL_ADDR", c.Addr, ":8080"},
-		{"AUTHQL_DATABASE_URL", c.DatabaseURL, "sqlite://authql.db"},
-		{"AUTHQL_ACCESS_TOKEN_TTL", c.AccessTTL, 15 * time.Minute},
-		{"AUTHQL_REFRESH_TOKEN_TTL", c.RefreshTTL, 168 * time.Hour},
-		{"AUTHQL_SESSION_MAX_AGE", c.SessionMaxAge, 720 * time.Hour},
-		{"AUTHQL_REFRESH_REUSE_GRACE", c.ReuseGrace, 10 * time.Second},
-		{"AUTHQL_RATE_LIMIT", c.RateLimit, true},
+		{"AUTHQL_ADDR", c.Server.Addr, ":8080"},
+		{"AUTHQL_DATABASE_URL", c.Database.URL, "sqlite://authql.db"},
+		{"AUTHQL_ACCESS_TOKEN_TTL", c.Tokens.AccessTTL, 15 * time.Minute},
+		{"AUTHQL_REFRESH_TOKEN_TTL", c.Tokens.RefreshTTL, 168 * time.Hour},
+		{"AUTHQL_SESSION_MAX_AGE", c.Tokens.SessionMaxAge, 720 * time.Hour},
+		{"AUTHQL_REFRESH_REUSE_GRACE", c.Tokens.ReuseGrace, 10 * time.Second},
+		{"AUTHQL_RATE_LIMIT", c.Limits.Enabled, true},
 		{"AUTHQL_ENV is development", c.Production, false},
-		{"AUTHQL_KEY_FILE", c.KeyFile, "authql.key"},
-		{"AUTHQL_JWKS_FILE", c.JWKSFile, ""},
-		{"AUTHQL_ISSUER", c.Issuer, "authql"},
-		{"AUTHQL_AUDIENCE", c.Audience, "authql"},
-		{"AUTHQL_PLAYGROUND on in development", c.Playground, true},
-		{"introspection on in development", c.Introspection, true},
-		{"AUTHQL_REFRESH_COOKIE", c.RefreshCookie, false},
-		{"AUTHQL_CORS_ORIGINS", len(c.CORSOrigins), 0},
-		{"AUTHQL_REDIS_URL", c.RedisURL, ""},
-		{"no trusted proxies", len(c.TrustedProxies), 0},
-		{"login limit: 10 failures per (account, IP) in 15 minutes", c.Limits.LoginAccountIP, config.Limit{N: 10, Window: 15 * time.Minute}},
-		{"a wider per-IP login budget", c.Limits.LoginIP.N > c.Limits.LoginAccountIP.N, true},
-		{"signup limit set", c.Limits.Signup.N > 0 && c.Limits.Signup.Window > 0, true},
-		{"refresh limit set", c.Limits.Refresh.N > 0 && c.Limits.Refresh.Window > 0, true},
-		{"change-password limit set", c.Limits.ChangePassword.N > 0 && c.Limits.ChangePassword.Window > 0, true},
-		{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT: 30 successful logins per account a minute", c.Limits.LoginAccount, config.Limit{N: 30, Window: time.Minute}},
-		{"AUTHQL_RATE_LIMIT_LOGOUT", c.Limits.Logout, config.Limit{N: 600, Window: 5 * time.Minute}},
+		{"AUTHQL_KEY_FILE", c.Tokens.KeyFile, "authql.key"},
+		{"AUTHQL_JWKS_FILE", c.Keys.JWKSFile, ""},
+		{"AUTHQL_ISSUER", c.Tokens.Issuer, "authql"},
+		{"AUTHQL_AUDIENCE", c.Tokens.Audience, "authql"},
+		{"AUTHQL_PLAYGROUND on in development", c.GraphQL.Playground, true},
+		{"introspection on in development", c.GraphQL.Introspection, true},
+		{"AUTHQL_REFRESH_COOKIE", c.Cookies.Refresh, false},
+		{"AUTHQL_CORS_ORIGINS", len(c.Server.CORSOrigins), 0},
+		{"AUTHQL_REDIS_URL", c.Limits.RedisURL, ""},
+		{"no trusted proxies", len(c.Server.TrustedProxies), 0},
+		{"login limit: 10 failures per (account, IP) in 15 minutes", c.Limits.Rules.LoginAccountIP, ratelimit.Rule{Name: "login-account-ip", Limit: 10, Window: 15 * time.Minute}},
+		{"a wider per-IP login budget", c.Limits.Rules.LoginIP.Limit > c.Limits.Rules.LoginAccountIP.Limit, true},
+		{"signup limit set", c.Limits.Rules.Signup.Limit > 0 && c.Limits.Rules.Signup.Window > 0, true},
+		{"refresh limit set", c.Limits.Rules.Refresh.Limit > 0 && c.Limits.Rules.Refresh.Window > 0, true},
+		{"change-password limit set", c.Limits.Rules.ChangePassword.Limit > 0 && c.Limits.Rules.ChangePassword.Window > 0, true},
+		{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT: 30 successful logins per account a minute", c.Limits.Rules.LoginAccount, ratelimit.Rule{Name: "login-account", Limit: 30, Window: time.Minute}},
+		{"AUTHQL_RATE_LIMIT_LOGOUT", c.Limits.Rules.Logout, ratelimit.Rule{Name: "logout-ip", Limit: 600, Window: 5 * time.Minute}},
 		{"AUTHQL_RATE_LIMIT_IPV6_PREFIX", c.Limits.IPv6Prefix, 64},
-		{"hash queue timeout positive", c.Limits.HashQueue > 0, true},
-		{"AUTHQL_MAX_SESSIONS_PER_USER", c.MaxSessionsPerUser, 100},
-		{"a secret of at least 32 bytes", len(c.Secret) >= config.MinSecretLen, true},
+		{"hash queue timeout positive", c.Passwords.HashQueueTimeout > 0, true},
+		{"AUTHQL_MAX_SESSIONS_PER_USER", c.Sessions.MaxPerUser, 100},
+		{"a secret of at least 32 bytes", len(c.Tokens.Secret) >= config.MinSecretLen, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,8 +114,8 @@ func TestPlayground(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Playground != tc.playground || c.Introspection != tc.intro {
-				t.Errorf("playground, introspection = %v, %v; want %v, %v", c.Playground, c.Introspection, tc.playground, tc.intro)
+			if c.GraphQL.Playground != tc.playground || c.GraphQL.Introspection != tc.intro {
+				t.Errorf("playground, introspection = %v, %v; want %v, %v", c.GraphQL.Playground, c.GraphQL.Introspection, tc.playground, tc.intro)
 			}
 		})
 	}
@@ -129,43 +130,45 @@ func TestFlagsOverrideEnv(t *testing.T) {
 		check func(c *config.Config) (got, want any)
 	}{
 		{"--addr wins over AUTHQL_ADDR", []string{"--addr", ":9000"}, map[string]string{"AUTHQL_ADDR": ":7000"},
-			func(c *config.Config) (any, any) { return c.Addr, ":9000" }},
+			func(c *config.Config) (any, any) { return c.Server.Addr, ":9000" }},
 		{"--addr=value form", []string{"--addr=:9001"}, map[string]string{"AUTHQL_ADDR": ":7000"},
-			func(c *config.Config) (any, any) { return c.Addr, ":9001" }},
+			func(c *config.Config) (any, any) { return c.Server.Addr, ":9001" }},
 		{"AUTHQL_ADDR wins over the default", nil, map[string]string{"AUTHQL_ADDR": ":7000"},
-			func(c *config.Config) (any, any) { return c.Addr, ":7000" }},
+			func(c *config.Config) (any, any) { return c.Server.Addr, ":7000" }},
 		{"environment values are trimmed", nil, map[string]string{"AUTHQL_ADDR": "  :7000\n"},
-			func(c *config.Config) (any, any) { return c.Addr, ":7000" }},
+			func(c *config.Config) (any, any) { return c.Server.Addr, ":7000" }},
 		{"--database-url wins", []string{"--database-url", "mysql://u:p@db:3306/authql?parseTime=true"},
 			map[string]string{"AUTHQL_DATABASE_URL": "sqlite://env.db"},
-			func(c *config.Config) (any, any) { return c.DatabaseURL, "mysql://u:p@db:3306/authql?parseTime=true" }},
+			func(c *config.Config) (any, any) { return c.Database.URL, "mysql://u:p@db:3306/authql?parseTime=true" }},
 		{"--access-token-ttl wins", []string{"--access-token-ttl", "5m"}, map[string]string{"AUTHQL_ACCESS_TOKEN_TTL": "1h"},
-			func(c *config.Config) (any, any) { return c.AccessTTL, 5 * time.Minute }},
+			func(c *config.Config) (any, any) { return c.Tokens.AccessTTL, 5 * time.Minute }},
 		{"--refresh-token-ttl", []string{"--refresh-token-ttl", "24h"}, nil,
-			func(c *config.Config) (any, any) { return c.RefreshTTL, 24 * time.Hour }},
+			func(c *config.Config) (any, any) { return c.Tokens.RefreshTTL, 24 * time.Hour }},
 		{"--session-max-age", []string{"--session-max-age", "48h"}, nil,
-			func(c *config.Config) (any, any) { return c.SessionMaxAge, 48 * time.Hour }},
+			func(c *config.Config) (any, any) { return c.Tokens.SessionMaxAge, 48 * time.Hour }},
 		{"--refresh-reuse-grace 0 turns the grace window off", []string{"--refresh-reuse-grace", "0s"}, nil,
-			func(c *config.Config) (any, any) { return c.ReuseGrace, time.Duration(0) }},
+			func(c *config.Config) (any, any) { return c.Tokens.ReuseGrace, time.Duration(0) }},
 		{"--rate-limit off wins over env on", []string{"--rate-limit", "off"}, map[string]string{"AUTHQL_RATE_LIMIT": "on"},
-			func(c *config.Config) (any, any) { return c.RateLimit, false }},
+			func(c *config.Config) (any, any) { return c.Limits.Enabled, false }},
 		{"--refresh-cookie on", []string{"--refresh-cookie", "on"}, nil,
-			func(c *config.Config) (any, any) { return c.RefreshCookie, true }},
+			func(c *config.Config) (any, any) { return c.Cookies.Refresh, true }},
 		{"--issuer and --audience", []string{"--issuer", "https://id.example", "--audience", "api"}, nil,
-			func(c *config.Config) (any, any) { return c.Issuer + "|" + c.Audience, "https://id.example|api" }},
+			func(c *config.Config) (any, any) {
+				return c.Tokens.Issuer + "|" + c.Tokens.Audience, "https://id.example|api"
+			}},
 		{"--env production wins over env development", []string{"--env", "production"}, map[string]string{"AUTHQL_ENV": "development"},
 			func(c *config.Config) (any, any) { return c.Production, true }},
 		{"--jwt-secret wins over AUTHQL_JWT_SECRET", []string{"--jwt-secret", strings.Repeat("f", 40)}, nil,
 			func(c *config.Config) (any, any) {
-				return string(c.Secret) + "|" + c.SecretSource, strings.Repeat("f", 40) + "|--jwt-secret"
+				return string(c.Tokens.Secret) + "|" + c.Tokens.SecretSource, strings.Repeat("f", 40) + "|--jwt-secret"
 			}},
 		{"--cors-origins list", []string{"--cors-origins", "https://a.example, https://b.example ,"}, nil,
 			func(c *config.Config) (any, any) {
-				return c.CORSOrigins, []string{"https://a.example", "https://b.example"}
+				return c.Server.CORSOrigins, []string{"https://a.example", "https://b.example"}
 			}},
 		{"--rate-limit-login", []string{"--rate-limit-login", "5/1m"}, nil,
 			func(c *config.Config) (any, any) {
-				return c.Limits.LoginAccountIP, config.Limit{N: 5, Window: time.Minute}
+				return c.Limits.Rules.LoginAccountIP, ratelimit.Rule{Name: "login-account-ip", Limit: 5, Window: time.Minute}
 			}},
 	}
 	for _, tc := range tests {
@@ -294,43 +297,49 @@ func TestValidValues(t *testing.T) {
 		check func(c *config.Config) (got, want any)
 	}{
 		{"booleans: true/false", map[string]string{"AUTHQL_RATE_LIMIT": "false", "AUTHQL_REFRESH_COOKIE": "true"},
-			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"booleans: 0/1", map[string]string{"AUTHQL_RATE_LIMIT": "0", "AUTHQL_REFRESH_COOKIE": "1"},
-			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"booleans: case-insensitive", map[string]string{"AUTHQL_RATE_LIMIT": "OFF", "AUTHQL_REFRESH_COOKIE": "On"},
-			func(c *config.Config) (any, any) { return [2]bool{c.RateLimit, c.RefreshCookie}, [2]bool{false, true} }},
+			func(c *config.Config) (any, any) {
+				return [2]bool{c.Limits.Enabled, c.Cookies.Refresh}, [2]bool{false, true}
+			}},
 		{"mysql URL", map[string]string{"AUTHQL_DATABASE_URL": "mysql://u:p@tcp(db:3306)/authql?parseTime=true"},
 			func(c *config.Config) (any, any) {
-				return c.DatabaseURL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true"
+				return c.Database.URL, "mysql://u:p@tcp(db:3306)/authql?parseTime=true"
 			}},
 		{"sqlite URL with a path", map[string]string{"AUTHQL_DATABASE_URL": "sqlite:///var/lib/authql/db.sqlite"},
-			func(c *config.Config) (any, any) { return c.DatabaseURL, "sqlite:///var/lib/authql/db.sqlite" }},
+			func(c *config.Config) (any, any) { return c.Database.URL, "sqlite:///var/lib/authql/db.sqlite" }},
 		{"trusted proxies: CIDRs, bare addresses, IPv6, host bits masked",
 			map[string]string{"AUTHQL_TRUSTED_PROXIES": "10.1.2.3/8, 192.168.1.1 ,::1,fd00::/8"},
 			func(c *config.Config) (any, any) {
-				return c.TrustedProxies, []netip.Prefix{
+				return c.Server.TrustedProxies, []netip.Prefix{
 					netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32"),
 					netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8"),
 				}
 			}},
 		{"CORS origins trimmed, empty items dropped", map[string]string{"AUTHQL_CORS_ORIGINS": " https://a.example ,,https://b.example:8443 "},
 			func(c *config.Config) (any, any) {
-				return c.CORSOrigins, []string{"https://a.example", "https://b.example:8443"}
+				return c.Server.CORSOrigins, []string{"https://a.example", "https://b.example:8443"}
 			}},
 		{"grace window may be zero", map[string]string{"AUTHQL_REFRESH_REUSE_GRACE": "0s"},
-			func(c *config.Config) (any, any) { return c.ReuseGrace, time.Duration(0) }},
+			func(c *config.Config) (any, any) { return c.Tokens.ReuseGrace, time.Duration(0) }},
 		{"secret of exactly 32 bytes", map[string]string{"AUTHQL_JWT_SECRET": goodSecret},
 			func(c *config.Config) (any, any) {
-				return string(c.Secret) + "|" + c.SecretSource, goodSecret + "|AUTHQL_JWT_SECRET"
+				return string(c.Tokens.Secret) + "|" + c.Tokens.SecretSource, goodSecret + "|AUTHQL_JWT_SECRET"
 			}},
 		{"limits", map[string]string{"AUTHQL_RATE_LIMIT_SIGNUP": "3/1h30m"},
 			func(c *config.Config) (any, any) {
-				return c.Limits.Signup, config.Limit{N: 3, Window: 90 * time.Minute}
+				return c.Limits.Rules.Signup, ratelimit.Rule{Name: "signup-ip", Limit: 3, Window: 90 * time.Minute}
 			}},
 		{"new limits", map[string]string{"AUTHQL_RATE_LIMIT_LOGIN_ACCOUNT": "5/10m", "AUTHQL_RATE_LIMIT_LOGOUT": "7/1m"},
 			func(c *config.Config) (any, any) {
-				return [2]config.Limit{c.Limits.LoginAccount, c.Limits.Logout},
-					[2]config.Limit{{N: 5, Window: 10 * time.Minute}, {N: 7, Window: time.Minute}}
+				return [2]ratelimit.Rule{c.Limits.Rules.LoginAccount, c.Limits.Rules.Logout},
+					[2]ratelimit.Rule{{Name: "login-account", Limit: 5, Window: 10 * time.Minute}, {Name: "logout-ip", Limit: 7, Window: time.Minute}}
 			}},
 		{"IPv6 prefix bounds", map[string]string{"AUTHQL_RATE_LIMIT_IPV6_PREFIX": "32"},
 			func(c *config.Config) (any, any) { return c.Limits.IPv6Prefix, 32 }},
@@ -403,7 +412,7 @@ func TestSecretRequirements(t *testing.T) {
 			}
 			if tc.wantErr != nil {
 				if err == nil {
-					t.Fatalf("Load succeeded with secret %q", c.Secret)
+					t.Fatalf("Load succeeded with secret %q", c.Tokens.Secret)
 				}
 				for _, s := range tc.wantErr {
 					if !strings.Contains(err.Error(), s) {
@@ -415,8 +424,8 @@ func TestSecretRequirements(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if string(c.Secret) != tc.wantSecret {
-				t.Errorf("secret = %q; want %q", c.Secret, tc.wantSecret)
+			if string(c.Tokens.Secret) != tc.wantSecret {
+				t.Errorf("secret = %q; want %q", c.Tokens.Secret, tc.wantSecret)
 			}
 		})
 	}
@@ -449,12 +458,12 @@ func TestDevelopmentKeyFile(t *testing.T) {
 	}{
 		{"key file created", statErr == nil, statErr},
 		{"key file readable only by its owner (0600)", statErr == nil && info.Mode().Perm() == 0o600, info},
-		{"key file holds the secret in base64", readErr == nil && decodeErr == nil && string(decoded) == string(first.Secret), decodeErr},
-		{"secret at least 32 bytes", len(first.Secret) >= config.MinSecretLen, len(first.Secret)},
-		{"second start reads the same key", string(second.Secret) == string(first.Secret), nil},
-		{"another key file gets another random key", string(other.Secret) != string(first.Secret), nil},
-		{"the source names the key file, not the value", strings.Contains(first.SecretSource, keyFile) &&
-			!strings.Contains(first.SecretSource, string(data)), first.SecretSource},
+		{"key file holds the secret in base64", readErr == nil && decodeErr == nil && string(decoded) == string(first.Tokens.Secret), decodeErr},
+		{"secret at least 32 bytes", len(first.Tokens.Secret) >= config.MinSecretLen, len(first.Tokens.Secret)},
+		{"second start reads the same key", string(second.Tokens.Secret) == string(first.Tokens.Secret), nil},
+		{"another key file gets another random key", string(other.Tokens.Secret) != string(first.Tokens.Secret), nil},
+		{"the source names the key file, not the value", strings.Contains(first.Tokens.SecretSource, keyFile) &&
+			!strings.Contains(first.Tokens.SecretSource, string(data)), first.Tokens.SecretSource},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -485,7 +494,7 @@ func TestDevelopmentKeyFileConcurrentStart(t *testing.T) {
 				c, err := config.Load(nil, e)
 				errs[i] = err
 				if err == nil {
-					secrets[i] = string(c.Secret)
+					secrets[i] = string(c.Tokens.Secret)
 				}
 			})
 		}
@@ -525,7 +534,7 @@ func TestCorruptKeyFile(t *testing.T) {
 			}
 			c, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": keyFile}))
 			if err == nil {
-				t.Fatalf("Load succeeded with secret %q", c.Secret)
+				t.Fatalf("Load succeeded with secret %q", c.Tokens.Secret)
 			}
 			if !strings.Contains(err.Error(), "AUTHQL_KEY_FILE") {
 				t.Errorf("error %q does not name AUTHQL_KEY_FILE", err)
@@ -548,7 +557,7 @@ func TestCorruptKeyFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, err := config.Load(nil, env(map[string]string{"AUTHQL_KEY_FILE": keyFile}))
-		if err != nil || string(c.Secret) != key {
+		if err != nil || string(c.Tokens.Secret) != key {
 			t.Errorf("Load = %v; want the key from the file", err)
 		}
 	})
@@ -584,15 +593,15 @@ func TestWeakSecrets(t *testing.T) {
 			if devErr != nil {
 				t.Fatalf("development refused it: %v", devErr)
 			}
-			if string(dev.Secret) != tc.secret {
-				t.Fatalf("development secret = %q", dev.Secret)
+			if string(dev.Tokens.Secret) != tc.secret {
+				t.Fatalf("development secret = %q", dev.Tokens.Secret)
 			}
 			if tc.weak == "" {
 				if err != nil {
 					t.Fatalf("production refused a good secret: %v", err)
 				}
-				if string(prod.Secret) != tc.secret || len(dev.Warnings) != 0 {
-					t.Fatalf("secret %q, warnings %q", prod.Secret, dev.Warnings)
+				if string(prod.Tokens.Secret) != tc.secret || len(dev.Warnings) != 0 {
+					t.Fatalf("secret %q, warnings %q", prod.Tokens.Secret, dev.Warnings)
 				}
 				return
 			}

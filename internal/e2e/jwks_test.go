@@ -23,6 +23,7 @@ import (
 
 	"github.com/authql/authql/internal/keys"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/jwtforge"
 	"github.com/authql/authql/verify"
 )
 
@@ -199,14 +200,7 @@ func TestAsymmetricRefusals(t *testing.T) {
 	s := e.signup(newEmail(), pw)
 	claims := claimsOf(t, s.AccessToken)
 	sign := func(method jwt.SigningMethod, kid string, key any) string {
-		tok := jwt.NewWithClaims(method, claims)
-		tok.Header["typ"] = "at+jwt"
-		tok.Header["kid"] = kid
-		out, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return jwtforge.Sign(t, method, key, map[string]any{"typ": "at+jwt", "kid": kid}, claims)
 	}
 	rsaPub, _ := x509.MarshalPKIXPublicKey(rsaKey.Public())
 	rsaPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaPub})

@@ -1,24 +1,23 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/authql/authql/graph/graphtest"
 	"github.com/authql/authql/internal/app"
 	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
 
 // logged runs authql like start, and keeps what it logs (every level).
-func logged(t *testing.T, settings ...string) (*env, *logLines) {
+func logged(t *testing.T, settings ...string) (*env, *logbuf.Buffer) {
 	t.Helper()
 	db := storetest.SQLite(t)
 	vars := map[string]string{
@@ -33,7 +32,7 @@ func logged(t *testing.T, settings ...string) (*env, *logLines) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logLines{}
+	logs := &logbuf.Buffer{}
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), app.WithPasswordParams(cheapHash))
 	if err != nil {
 		t.Fatal(err)
@@ -41,29 +40,6 @@ func logged(t *testing.T, settings ...string) (*env, *logLines) {
 	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	return &env{t: t, URL: srv.URL, App: a, db: db}, logs
-}
-
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) errors() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for line := range strings.Lines(l.buf.String()) {
-		if strings.Contains(line, "level=ERROR") {
-			out = append(out, line)
-		}
-	}
-	return out
 }
 
 func aliased(n int, field string) string {
@@ -87,7 +63,7 @@ func TestPathologicalQueriesRefused(t *testing.T) {
 			}
 		})
 	}
-	if errs := logs.errors(); len(errs) > 0 {
+	if errs := logs.Lines("level=ERROR"); len(errs) > 0 {
 		t.Fatalf("logged: %v", errs)
 	}
 }
@@ -108,7 +84,7 @@ func TestLegitimateQueriesRun(t *testing.T) {
 				}
 			}
 		}
-		if errs := logs.errors(); len(errs) > 0 {
+		if errs := logs.Lines("level=ERROR"); len(errs) > 0 {
 			t.Fatalf("logged: %v", errs)
 		}
 	}
@@ -215,7 +191,7 @@ func TestIntrospectionOff(t *testing.T) {
 	if resp := e.do(req{query: `{ __typename }`}); resp.code() != "" {
 		t.Fatalf("__typename: %s", resp.Raw)
 	}
-	if errs := logs.errors(); len(errs) > 0 {
+	if errs := logs.Lines("level=ERROR"); len(errs) > 0 {
 		t.Fatalf("logged %d errors: %s", len(errs), errs[0])
 	}
 	resp := e.do(req{query: `{ mee { id } }`})

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/jwtforge"
 )
 
 // tamper flips a claim in the payload and keeps the signature.
@@ -37,16 +38,11 @@ func claimsOf(t *testing.T, tok string) jwt.MapClaims {
 // or with another key, with the given header typ.
 func forge(t *testing.T, key []byte, typ string, claims jwt.MapClaims, kid string) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	tok.Header["typ"] = typ
+	header := map[string]any{"typ": typ}
 	if kid != "" {
-		tok.Header["kid"] = kid
+		header["kid"] = kid
 	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return jwtforge.Sign(t, jwt.SigningMethodHS256, key, header, claims)
 }
 
 func TestAccessTokenShape(t *testing.T) {
@@ -99,18 +95,7 @@ func TestAccessTokenRefusals(t *testing.T) {
 			tok, _, err := jwt.NewParser().ParseUnverified(s.AccessToken, jwt.MapClaims{})
 			return tok.Header["kid"].(string), err
 		}()
-		with := func(k string, v any) jwt.MapClaims {
-			c := jwt.MapClaims{}
-			for key, val := range good {
-				c[key] = val
-			}
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-			return c
-		}
+		with := func(k string, v any) jwt.MapClaims { return jwtforge.With(good, k, v) }
 		secret := []byte(testSecret)
 		none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
 		cases := map[string]string{
@@ -162,14 +147,7 @@ func TestRefreshTokenRefusals(t *testing.T) {
 		e := start(t, db)
 		s := e.signup(newEmail(), pw)
 		good := claimsOf(t, s.refresh())
-		with := func(k string, v any) jwt.MapClaims {
-			c := jwt.MapClaims{}
-			for key, val := range good {
-				c[key] = val
-			}
-			c[k] = v
-			return c
-		}
+		with := func(k string, v any) jwt.MapClaims { return jwtforge.With(good, k, v) }
 		secret := []byte(testSecret)
 		typ := "refresh+jwt"
 		cases := map[string]string{

@@ -59,7 +59,6 @@ type Set struct {
 	keys   []*Key
 	byID   map[string]*Key
 	signer *Key
-	algs   []string
 	public []byte
 }
 
@@ -154,11 +153,7 @@ func Parse(data []byte) (*Set, error) {
 		if k.CanSign {
 			s.signer = k
 		}
-		if !slices.Contains(s.algs, k.Algorithm) {
-			s.algs = append(s.algs, k.Algorithm)
-		}
 	}
-	slices.Sort(s.algs)
 	pub, err := marshalPublicSet(s.keys)
 	if err != nil {
 		return nil, fmt.Errorf("invalid JWKS: %w", err)
@@ -177,8 +172,7 @@ func keyRef(i int, kid string) string {
 // Signer returns the one key that signs new tokens.
 func (s *Set) Signer() *Key { return s.signer }
 
-// Lookup finds a key by the kid of an incoming token, which is how tokens
-// signed before a rotation keep verifying.
+// Lookup finds a key by kid: Rotate refuses a new key whose kid is taken.
 func (s *Set) Lookup(kid string) (*Key, bool) {
 	k, ok := s.byID[kid]
 	return k, ok
@@ -186,11 +180,6 @@ func (s *Set) Lookup(kid string) (*Key, bool) {
 
 // Keys returns every key in file order. The slice is a copy; the keys are not.
 func (s *Set) Keys() []*Key { return slices.Clone(s.keys) }
-
-// Algorithms returns the sorted distinct algs of the configured keys: the
-// only algorithms a verifier may accept, so that a token can never choose one
-// (HS256, none) that the operator did not configure.
-func (s *Set) Algorithms() []string { return slices.Clone(s.algs) }
 
 // PublicJWKS returns the document served at /.well-known/jwks.json: the
 // public half of every key, verify-only ones included, because relying

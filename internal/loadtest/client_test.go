@@ -193,7 +193,7 @@ func TestPrepareRefreshChains(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.OK != 200 {
-		t.Fatalf("%v", res)
+		t.Fatalf("%s", report(res))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -242,7 +242,7 @@ func TestPrepareModes(t *testing.T) {
 		}
 		res, err := Run(ctx, Config{Requests: 10, Concurrency: 2}, op)
 		if err != nil || res.OK != 10 {
-			t.Fatalf("%s: %v, %v", mode, res, err)
+			t.Fatalf("%s: %s, %v", mode, report(res), err)
 		}
 	}
 	f.mu.Lock()

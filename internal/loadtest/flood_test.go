@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/authql/authql/internal/testkit/authqlbin"
 )
 
 // Flood parameters: the numbers.
@@ -31,8 +33,7 @@ func TestLoginFloodMemoryBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and floods the real server with 300 argon2id logins (~10 s): skipped in -short mode")
 	}
-	bin := buildServer(t)
-	srv := startServer(t, bin)
+	srv := authqlbin.Start(t, authqlbin.Build(t), "AUTHQL_JWT_SECRET=loadtest-secret-0123456789abcdef0123456789", "AUTHQL_RATE_LIMIT=off")
 
 	baseline, err := ReadMemory(srv.PID)
 	if err != nil {
@@ -90,7 +91,7 @@ func TestLoginFloodMemoryBound(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read server memory: %v", err)
 	}
-	t.Logf("flood: %d concurrent logins: %v", floodLogins, res)
+	t.Logf("flood: %d concurrent logins:\n%s", floodLogins, report(res))
 	t.Logf("flood: %.1f logins/s over %v; server %v (startup peak %.1f MiB; unbounded would need ~%d MiB of argon2id memory)",
 		res.OKPerSecond(), res.Elapsed.Round(time.Millisecond), after, MiB(baseline.Peak), floodLogins*argonMiB)
 
@@ -106,7 +107,7 @@ func TestLoginFloodMemoryBound(t *testing.T) {
 				single.Round(time.Millisecond), predicted.Round(time.Second), res.Failed(), queueTimeout)
 		}
 		t.Errorf("%d of %d logins succeeded (errors: %s; one login alone took %v)\n%s",
-			res.OK, floodLogins, res.ErrorSummary(), single.Round(time.Millisecond), srv.tail())
+			res.OK, floodLogins, res.ErrorSummary(), single.Round(time.Millisecond), srv.Tail())
 	}
 	// The tokens the flood earned are good ones.
 	for _, w := range []int{0, floodLogins - 1} {
@@ -117,7 +118,7 @@ func TestLoginFloodMemoryBound(t *testing.T) {
 			t.Errorf("me with login %d's token: %+v, %v", w, u, err)
 		}
 	}
-	if err := srv.stop(20 * time.Second); err != nil {
-		t.Errorf("graceful stop: %v\n%s", err, srv.tail())
+	if err := srv.Stop(20 * time.Second); err != nil {
+		t.Errorf("graceful stop: %v\n%s", err, srv.Tail())
 	}
 }

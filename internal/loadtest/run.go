@@ -141,13 +141,6 @@ func (r *Result) Report(w io.Writer) {
 	fmt.Fprintf(w, "errors     %s\n", r.ErrorSummary())
 }
 
-// String is the summary on one line.
-func (r *Result) String() string {
-	return fmt.Sprintf("%d requests in %v: %d ok, %.1f req/s, p50 %v p95 %v p99 %v, errors: %s",
-		r.Requests, r.Elapsed.Round(time.Millisecond), r.OK, r.Throughput(),
-		round(r.Percentile(50)), round(r.Percentile(95)), round(r.Percentile(99)), r.ErrorSummary())
-}
-
 // round keeps three significant figures or so, for reading.
 func round(d time.Duration) time.Duration {
 	switch {

@@ -10,6 +10,16 @@ import (
 	"time"
 )
 
+// report is r's summary, for failure messages.
+func report(r *Result) string {
+	if r == nil {
+		return "no result"
+	}
+	var b strings.Builder
+	r.Report(&b)
+	return b.String()
+}
+
 func TestRunCountsAndCodes(t *testing.T) {
 	var calls atomic.Int64
 	res, err := Run(context.Background(), Config{Requests: 100, Concurrency: 7}, func(ctx context.Context, w int) error {
@@ -109,7 +119,7 @@ func TestRunTimeoutAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Requests >= 1000 || res.Errors[CodeCanceled] == 0 {
-		t.Fatalf("cancel did not stop the run: %v", res)
+		t.Fatalf("cancel did not stop the run:\n%s", report(res))
 	}
 }
 

@@ -22,9 +22,8 @@ const (
 	DefaultRetryPrimaryAfter = time.Second
 )
 
-// FallbackOptions configures NewFallbackWithOptions. Zero values select
-// defaults.
-type FallbackOptions struct {
+// fallbackOptions tune a Fallback for tests. Zero values select defaults.
+type fallbackOptions struct {
 	Logger            *slog.Logger // nil: slog.Default()
 	WarnInterval      time.Duration
 	RetryPrimaryAfter time.Duration
@@ -37,7 +36,7 @@ type FallbackOptions struct {
 // limits are still enforced, per instance instead of cluster-wide, and the
 // degradation is logged.
 //
-// Created by NewFallback / NewFallbackWithOptions.
+// Created by NewFallback.
 type Fallback struct {
 	primary  Limiter
 	fallback Limiter
@@ -62,11 +61,10 @@ var _ Limiter = (*Fallback)(nil)
 // and an info line when it recovers. Errors are logged without the caller's
 // key, which may contain an email address.
 func NewFallback(primary, fallback Limiter, log *slog.Logger) Limiter {
-	return NewFallbackWithOptions(primary, fallback, FallbackOptions{Logger: log})
+	return newFallback(primary, fallback, fallbackOptions{Logger: log})
 }
 
-// NewFallbackWithOptions is NewFallback with tunable intervals and clock.
-func NewFallbackWithOptions(primary, fallback Limiter, opts FallbackOptions) *Fallback {
+func newFallback(primary, fallback Limiter, opts fallbackOptions) *Fallback {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

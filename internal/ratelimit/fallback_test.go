@@ -1,42 +1,17 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(), substr) }
-
-func newBufLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
-	return slog.New(slog.NewTextHandler(buf, nil)), buf
-}
 
 var errDown = errors.New("primary down")
 
@@ -104,9 +79,9 @@ func TestFallbackUnreachableRedis(t *testing.T) {
 				DialerRetries: 1,
 			})
 			t.Cleanup(func() { _ = c.Close() })
-			log, buf := newBufLogger()
-			lim := NewFallbackWithOptions(NewRedis(c, "authql-ratelimit-test:"), NewMemory(),
-				FallbackOptions{Logger: log, RetryPrimaryAfter: tc.retry})
+			log, buf := logbuf.New()
+			lim := newFallback(NewRedis(c, "authql-ratelimit-test:"), NewMemory(),
+				fallbackOptions{Logger: log, RetryPrimaryAfter: tc.retry})
 			ctx := context.Background()
 			rule := Rule{Name: "login-account-ip", Limit: 5, Window: 15 * time.Minute}
 			key := "alice@example.com|203.0.113.7"
@@ -137,7 +112,7 @@ func TestFallbackUnreachableRedis(t *testing.T) {
 				t.Errorf("22 calls took %v; a down primary must not stall callers", d)
 			}
 
-			if n := buf.count("level=WARN"); n != 1 {
+			if n := buf.Count("level=WARN"); n != 1 {
 				t.Fatalf("logged %d warnings, want exactly 1:\n%s", n, buf)
 			}
 			if strings.Contains(buf.String(), "alice") || strings.Contains(buf.String(), "203.0.113.7") {
@@ -149,9 +124,9 @@ func TestFallbackUnreachableRedis(t *testing.T) {
 
 func TestFallbackWarnsRateLimitedAndLogsRecovery(t *testing.T) {
 	clk := newFakeClock()
-	primary := &flaky{inner: NewMemoryWithClock(clk.Now)}
-	log, buf := newBufLogger()
-	lim := NewFallbackWithOptions(primary, NewMemoryWithClock(clk.Now), FallbackOptions{
+	primary := &flaky{inner: newMemory(memoryOptions{Clock: clk.Now})}
+	log, buf := logbuf.New()
+	lim := newFallback(primary, newMemory(memoryOptions{Clock: clk.Now}), fallbackOptions{
 		Logger:            log,
 		WarnInterval:      time.Minute,
 		RetryPrimaryAfter: time.Second,
@@ -171,10 +146,10 @@ func TestFallbackWarnsRateLimitedAndLogsRecovery(t *testing.T) {
 		if got := primary.Calls(); got != calls {
 			t.Fatalf("primary calls = %d, want %d", got, calls)
 		}
-		if got := buf.count("level=WARN"); got != warns {
+		if got := buf.Count("level=WARN"); got != warns {
 			t.Fatalf("warnings = %d, want %d:\n%s", got, warns, buf)
 		}
-		if got := buf.count("level=INFO"); got != infos {
+		if got := buf.Count("level=INFO"); got != infos {
 			t.Fatalf("info lines = %d, want %d:\n%s", got, infos, buf)
 		}
 	}
@@ -217,7 +192,7 @@ func TestFallbackWarnsRateLimitedAndLogsRecovery(t *testing.T) {
 }
 
 func TestFallbackPassesThroughNonOutageErrors(t *testing.T) {
-	log, buf := newBufLogger()
+	log, buf := logbuf.New()
 	primary := &flaky{inner: NewMemory()}
 	lim := NewFallback(primary, NewMemory(), log)
 
@@ -231,10 +206,10 @@ func TestFallbackPassesThroughNonOutageErrors(t *testing.T) {
 	primary.setErr(context.Canceled)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := lim.Take(ctx, LoginAccountIP, "k"); !errors.Is(err, context.Canceled) {
+	if _, err := lim.Take(ctx, loginRule, "k"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Take(canceled ctx) error = %v, want context.Canceled", err)
 	}
-	if err := lim.Refund(ctx, LoginAccountIP, "k"); !errors.Is(err, context.Canceled) {
+	if err := lim.Refund(ctx, loginRule, "k"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Refund(canceled ctx) error = %v, want context.Canceled", err)
 	}
 	if buf.String() != "" {
@@ -243,10 +218,10 @@ func TestFallbackPassesThroughNonOutageErrors(t *testing.T) {
 }
 
 func TestFallbackBothFailing(t *testing.T) {
-	log, _ := newBufLogger()
+	log, _ := logbuf.New()
 	errFallback := errors.New("fallback down")
 	lim := NewFallback(&flaky{err: errDown}, &flaky{err: errFallback}, log)
-	_, err := lim.Take(context.Background(), LoginAccountIP, "k")
+	_, err := lim.Take(context.Background(), loginRule, "k")
 	if !errors.Is(err, errDown) || !errors.Is(err, errFallback) {
 		t.Fatalf("Take error = %v, want both errors", err)
 	}
@@ -256,20 +231,20 @@ func TestFallbackScenarios(t *testing.T) {
 	// The fallback must enforce the same semantics while the primary is down.
 	runScenarios(t, func(t *testing.T) harness {
 		clk := newFakeClock()
-		log, _ := newBufLogger()
+		log, _ := logbuf.New()
 		return harness{
-			lim:     NewFallback(&flaky{err: errDown}, NewMemoryWithClock(clk.Now), log),
+			lim:     NewFallback(&flaky{err: errDown}, newMemory(memoryOptions{Clock: clk.Now}), log),
 			advance: func(_ *testing.T, d time.Duration) { clk.Advance(d) },
 		}
 	})
 }
 
 func TestFallbackConcurrentDuringOutage(t *testing.T) {
-	log, buf := newBufLogger()
-	lim := NewFallbackWithOptions(&flaky{err: errDown}, NewMemory(),
-		FallbackOptions{Logger: log, RetryPrimaryAfter: time.Nanosecond})
+	log, buf := logbuf.New()
+	lim := newFallback(&flaky{err: errDown}, NewMemory(),
+		fallbackOptions{Logger: log, RetryPrimaryAfter: time.Nanosecond})
 	runConcurrent(t, lim)
-	if n := buf.count("level=WARN"); n != 1 {
+	if n := buf.Count("level=WARN"); n != 1 {
 		t.Fatalf("logged %d warnings, want 1", n)
 	}
 }

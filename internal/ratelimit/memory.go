@@ -18,8 +18,8 @@ const (
 	DefaultSweepInterval = time.Minute
 )
 
-// MemoryOptions configures NewMemoryWithOptions. Zero values select defaults.
-type MemoryOptions struct {
+// memoryOptions tune a Memory for tests. Zero values select defaults.
+type memoryOptions struct {
 	// MaxKeys is the hard cap on tracked keys; when a new key would exceed
 	// it, the least recently used key is evicted.
 	MaxKeys int
@@ -77,17 +77,10 @@ type memEntry struct {
 	next   *memEntry
 }
 
-// NewMemory returns a Memory with default options and the real clock.
-func NewMemory() *Memory { return NewMemoryWithOptions(MemoryOptions{}) }
+// NewMemory returns a Memory with the default bounds and the real clock.
+func NewMemory() *Memory { return newMemory(memoryOptions{}) }
 
-// NewMemoryWithClock returns a Memory that reads time from clock, so tests
-// can move time forward without sleeping.
-func NewMemoryWithClock(clock func() time.Time) *Memory {
-	return NewMemoryWithOptions(MemoryOptions{Clock: clock})
-}
-
-// NewMemoryWithOptions returns a Memory configured by opts.
-func NewMemoryWithOptions(opts MemoryOptions) *Memory {
+func newMemory(opts memoryOptions) *Memory {
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = DefaultMaxKeys
 	}

@@ -14,7 +14,7 @@ func TestMemoryScenarios(t *testing.T) {
 	runScenarios(t, func(t *testing.T) harness {
 		clk := newFakeClock()
 		return harness{
-			lim:     NewMemoryWithClock(clk.Now),
+			lim:     newMemory(memoryOptions{Clock: clk.Now}),
 			advance: func(_ *testing.T, d time.Duration) { clk.Advance(d) },
 		}
 	})
@@ -31,7 +31,7 @@ func TestMemoryConcurrentTakesAllowExactlyLimit(t *testing.T) {
 // TestMemoryConcurrentMixed exercises Take, Refund, Stats and Sweep together
 // under -race; the invariant is that the count never exceeds Limit.
 func TestMemoryConcurrentMixed(t *testing.T) {
-	m := NewMemoryWithOptions(MemoryOptions{MaxKeys: 8, SweepInterval: time.Nanosecond})
+	m := newMemory(memoryOptions{MaxKeys: 8, SweepInterval: time.Nanosecond})
 	rule := Rule{Name: "mixed", Limit: 5, Window: time.Hour}
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -69,7 +69,7 @@ func TestMemoryConcurrentMixed(t *testing.T) {
 
 func TestMemoryKeyCapEvictsLeastRecentlyUsed(t *testing.T) {
 	clk := newFakeClock()
-	m := NewMemoryWithOptions(MemoryOptions{MaxKeys: 3, Clock: clk.Now})
+	m := newMemory(memoryOptions{MaxKeys: 3, Clock: clk.Now})
 	rule := Rule{Name: "cap", Limit: 1, Window: time.Hour}
 	ctx := context.Background()
 	take := func(key string) bool {
@@ -108,7 +108,7 @@ func TestMemoryKeyCapEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestMemoryBoundedUnderKeySpray(t *testing.T) {
 	const maxKeys = 1000
-	m := NewMemoryWithOptions(MemoryOptions{MaxKeys: maxKeys})
+	m := newMemory(memoryOptions{MaxKeys: maxKeys})
 	rule := Rule{Name: "spray", Limit: 10, Window: time.Hour}
 	long := strings.Repeat("x", 4096) // keys are hashed: their size does not matter
 	for i := range 20 * maxKeys {
@@ -136,7 +136,7 @@ func TestMemoryBoundedUnderKeySpray(t *testing.T) {
 
 func TestMemorySweepsExpiredKeys(t *testing.T) {
 	clk := newFakeClock()
-	m := NewMemoryWithOptions(MemoryOptions{Clock: clk.Now, SweepInterval: time.Minute})
+	m := newMemory(memoryOptions{Clock: clk.Now, SweepInterval: time.Minute})
 	short := Rule{Name: "short", Limit: 5, Window: 10 * time.Second}
 	long := Rule{Name: "long", Limit: 5, Window: time.Hour}
 	ctx := context.Background()
@@ -201,7 +201,7 @@ func TestMemoryLoweredLimit(t *testing.T) {
 	// If a deployment lowers a rule's Limit while attempts are counted,
 	// RetryAfter is until enough attempts leave to get below the new Limit.
 	clk := newFakeClock()
-	m := NewMemoryWithClock(clk.Now)
+	m := newMemory(memoryOptions{Clock: clk.Now})
 	ctx := context.Background()
 	hi := Rule{Name: "r", Limit: 5, Window: 10 * time.Second}
 	for range 5 {
@@ -226,7 +226,7 @@ func BenchmarkMemoryTake(b *testing.B) {
 	ctx := context.Background()
 	b.Run("one-key-refused", func(b *testing.B) {
 		m := NewMemory()
-		rule := LoginAccountIP
+		rule := loginRule
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = m.Take(ctx, rule, "alice@example.com|203.0.113.7")
@@ -234,7 +234,7 @@ func BenchmarkMemoryTake(b *testing.B) {
 	})
 	b.Run("take-refund", func(b *testing.B) {
 		m := NewMemory()
-		rule := LoginAccountIP
+		rule := loginRule
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = m.Take(ctx, rule, "alice@example.com|203.0.113.7")
@@ -243,7 +243,7 @@ func BenchmarkMemoryTake(b *testing.B) {
 	})
 	b.Run("10k-keys-parallel", func(b *testing.B) {
 		m := NewMemory()
-		rule := LoginAccountIP
+		rule := loginRule
 		keys := make([]string, 10_000)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("user%d@example.com|198.51.100.%d", i, i%256)

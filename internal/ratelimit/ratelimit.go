@@ -37,26 +37,6 @@ type Rule struct {
 	Window time.Duration
 }
 
-// Suggested rules. Only LoginAccountIP's numbers come from the product
-// requirement (10 failed attempts per account and client IP in 15 minutes);
-// the others are starting points the integrator is expected to tune.
-var (
-	// LoginAccountIP counts failed logins per (account, client IP). Callers
-	// Take before checking the password and Refund on success.
-	LoginAccountIP = Rule{Name: "login-account-ip", Limit: 10, Window: 15 * time.Minute}
-	// LoginIP is the wider per-IP login budget that stops one IP from
-	// spraying many accounts. Whether successes are refunded is the caller's
-	// choice (refunding makes it a failed-login budget, too).
-	LoginIP = Rule{Name: "login-ip", Limit: 100, Window: 15 * time.Minute}
-	// SignupIP limits account creation per client IP.
-	SignupIP = Rule{Name: "signup-ip", Limit: 10, Window: time.Hour}
-	// RefreshIP limits token refreshes per client IP.
-	RefreshIP = Rule{Name: "refresh-ip", Limit: 120, Window: time.Minute}
-	// ChangePasswordAccount limits changePassword per account, which also
-	// verifies the old password and is therefore a guessing oracle.
-	ChangePasswordAccount = Rule{Name: "change-password-account", Limit: 5, Window: 15 * time.Minute}
-)
-
 // Result of one Take.
 type Result struct {
 	Allowed bool
@@ -66,16 +46,6 @@ type Result struct {
 	// RetryAfter is > 0 when !Allowed: the time until the oldest counted
 	// attempt leaves the window and one attempt becomes available again.
 	RetryAfter time.Duration
-}
-
-// RetryAfterSeconds is RetryAfter rounded up to whole seconds, for a
-// Retry-After header or a GraphQL error extension. Rounding up matters: a
-// client that retries after a rounded-down value is refused once more.
-func (r Result) RetryAfterSeconds() int {
-	if r.RetryAfter <= 0 {
-		return 0
-	}
-	return int((r.RetryAfter + time.Second - 1) / time.Second)
 }
 
 // Limiter counts attempts per key under a Rule.

@@ -50,9 +50,6 @@ type Store struct {
 	now     func() time.Time
 }
 
-// Dialect is "sqlite" or "mysql".
-func (s *Store) Dialect() string { return s.dialect }
-
 // Open connects to the database named by a URL (sqlite://PATH or
 // mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
 func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err error) {

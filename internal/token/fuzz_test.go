@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authql/authql/internal/testkit/jwtforge"
 )
 
 // The fuzz fixtures are fixed (secret, clock, Ed25519 key), so that tokens
@@ -266,21 +268,6 @@ func fzCheckRefresh(t *testing.T, fx *fzFixture, raw string) {
 	}
 }
 
-// fzCraft signs a token the way an attacker holding key would: with any alg,
-// header and claims. The results must all be refused.
-func fzCraft(tb testing.TB, method jwt.SigningMethod, key any, header map[string]any, claims jwt.Claims) string {
-	tb.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
-
 func fzB64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // fzHostileSeeds are malformed or forged tokens: alg none, algorithm
@@ -295,7 +282,7 @@ func fzHostileSeeds(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-	noneTok := fzCraft(tb, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType,
+	noneTok := jwtforge.Sign(tb, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType,
 		map[string]any{"typ": "at+jwt", "kid": SecretKID(fzSecret)}, claims)
 	valid, _, _, _ := fzRefreshTokens(tb)
 	rparts := strings.Split(valid[0], ".")
@@ -333,15 +320,15 @@ func fzHostileSeeds(tb testing.TB) []string {
 		fzB64(`{"alg":"HS256"}`) + "." + fzB64(`{"exp":1e400}`) + "." + parts[2],
 		fzB64(`{"alg":"HS256"}`) + "." + fzB64(`{"exp":-1,"iat":"x","aud":7}`) + "." + parts[2],
 		// Algorithm confusion: HS256 "signed" with the Ed25519 public key.
-		fzCraft(tb, jwt.SigningMethodHS256, []byte(fzEdKey.Public().(ed25519.PublicKey)), map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
-		fzCraft(tb, jwt.SigningMethodHS256, pubPEM, map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS256, []byte(fzEdKey.Public().(ed25519.PublicKey)), map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS256, pubPEM, map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
 		// The right key but the wrong typ, kid or issuer: refused by design.
-		fzCraft(tb, jwt.SigningMethodHS256, fzSecret, map[string]any{"kid": SecretKID(fzSecret)}, claims),
-		fzCraft(tb, jwt.SigningMethodHS256, fzSecret, map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
-		fzCraft(tb, jwt.SigningMethodHS384, fzSecret, map[string]any{"typ": "at+jwt", "kid": SecretKID(fzSecret)}, claims),
-		fzCraft(tb, jwt.SigningMethodEdDSA, fzEdKey, map[string]any{"typ": "refresh+jwt"}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS256, fzSecret, map[string]any{"kid": SecretKID(fzSecret)}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS256, fzSecret, map[string]any{"typ": "at+jwt", "kid": "ed-1"}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS384, fzSecret, map[string]any{"typ": "at+jwt", "kid": SecretKID(fzSecret)}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodEdDSA, fzEdKey, map[string]any{"typ": "refresh+jwt"}, claims),
 		// A wrong secret.
-		fzCraft(tb, jwt.SigningMethodHS256, []byte("not-the-secret-0123456789abcdef-0123456789"), map[string]any{"typ": "at+jwt", "kid": SecretKID(fzSecret)}, claims),
+		jwtforge.Sign(tb, jwt.SigningMethodHS256, []byte("not-the-secret-0123456789abcdef-0123456789"), map[string]any{"typ": "at+jwt", "kid": SecretKID(fzSecret)}, claims),
 		// Huge segments.
 		huge + "." + huge + "." + huge,
 		parts[0] + "." + huge + "." + parts[2],

@@ -20,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authql/authql/internal/testkit/jwtforge"
 	"github.com/authql/authql/internal/token"
 )
 
@@ -133,25 +134,6 @@ func segments(t *testing.T, raw string) (header, payload map[string]any) {
 		return m
 	}
 	return decode(parts[0]), decode(parts[1])
-}
-
-// forge signs arbitrary claims with arbitrary header values and key: the
-// attacker's toolbox.
-func forge(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, claims jwt.MapClaims) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
-	for k, v := range header {
-		if v == nil {
-			delete(tok.Header, k)
-		} else {
-			tok.Header[k] = v
-		}
-	}
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatalf("forge: %v", err)
-	}
-	return s
 }
 
 // accessClaims are valid access claims at t0 unless changed.
@@ -407,7 +389,7 @@ func TestVerifyAccessRefuses(t *testing.T) {
 		{"empty string", nil, func(*testing.T, refusalEnv) string { return "" }},
 		{"not a JWT", nil, func(*testing.T, refusalEnv) string { return "not-a-jwt" }},
 		{"alg none", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, hsHeader, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, hsHeader, accessClaims(nil))
 		}},
 		{"alg none, signature stripped from a genuine token", nil, func(t *testing.T, e refusalEnv) string {
 			parts := strings.Split(e.genuine, ".")
@@ -424,10 +406,10 @@ func TestVerifyAccessRefuses(t *testing.T) {
 			return e.genuine[:strings.LastIndexByte(e.genuine, '.')+1]
 		}},
 		{"wrong key (other secret, same kid)", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, otherSecret, hsHeader, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, otherSecret, hsHeader, accessClaims(nil))
 		}},
 		{"wrong key (other Ed25519 key, same kid)", []token.Key{ed.signing("ed")}, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodEdDSA, keys()["EdDSA2"].priv, map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodEdDSA, keys()["EdDSA2"].priv, map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
 		}},
 		{"expired a second ago", nil, func(t *testing.T, e refusalEnv) string {
 			e.clock.now = t0.Add(ttl + time.Second)
@@ -438,37 +420,37 @@ func TestVerifyAccessRefuses(t *testing.T) {
 			return e.genuine
 		}},
 		{"missing exp", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "exp") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "exp") }))
 		}},
 		{"not yet valid (nbf in the future)", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Minute).Unix() }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["nbf"] = t0.Add(time.Minute).Unix() }))
 		}},
 		{"wrong iss", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["iss"] = "evil" }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["iss"] = "evil" }))
 		}},
 		{"missing iss", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "iss") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "iss") }))
 		}},
 		{"wrong aud", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["aud"] = []string{"other-api"} }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { c["aud"] = []string{"other-api"} }))
 		}},
 		{"missing aud", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "aud") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "aud") }))
 		}},
 		{"missing sub", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "sub") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "sub") }))
 		}},
 		{"missing sid", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "sid") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, hsHeader, accessClaims(func(c jwt.MapClaims) { delete(c, "sid") }))
 		}},
 		{"typ JWT", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "JWT", "kid": hsKID}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "JWT", "kid": hsKID}, accessClaims(nil))
 		}},
 		{"typ missing", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": nil, "kid": hsKID}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": nil, "kid": hsKID}, accessClaims(nil))
 		}},
 		{"typ refresh+jwt with access claims", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh, "kid": hsKID}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh, "kid": hsKID}, accessClaims(nil))
 		}},
 		{"genuine refresh token presented as access token", nil, func(t *testing.T, e refusalEnv) string {
 			r, err := e.s.SignRefresh(e.s.NewRefresh(userID, sessID, time.Hour, farFuture))
@@ -478,33 +460,33 @@ func TestVerifyAccessRefuses(t *testing.T) {
 			return r
 		}},
 		{"refresh token with an aud and a kid added", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh, "kid": hsKID},
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh, "kid": hsKID},
 				refreshClaims(func(c jwt.MapClaims) { c["aud"] = audience }))
 		}},
 		{"unknown kid", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt", "kid": "nope"}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt", "kid": "nope"}, accessClaims(nil))
 		}},
 		{"missing kid", nil, func(t *testing.T, _ refusalEnv) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt"}, accessClaims(nil))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt"}, accessClaims(nil))
 		}},
 		{"algorithm confusion: HS256 signed with the Ed25519 public key, only EdDSA configured",
 			[]token.Key{ed.signing("ed")}, func(t *testing.T, _ refusalEnv) string {
-				return forge(t, jwt.SigningMethodHS256, []byte(ed.pub.(ed25519.PublicKey)),
+				return jwtforge.Sign(t, jwt.SigningMethodHS256, []byte(ed.pub.(ed25519.PublicKey)),
 					map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
 			}},
 		{"algorithm confusion: HS256 signed with the Ed25519 public key, HS256 also configured",
 			[]token.Key{{ID: "hs", Algorithm: "HS256", VerifyKey: otherSecret}, ed.signing("ed")},
 			func(t *testing.T, _ refusalEnv) string {
-				return forge(t, jwt.SigningMethodHS256, []byte(ed.pub.(ed25519.PublicKey)),
+				return jwtforge.Sign(t, jwt.SigningMethodHS256, []byte(ed.pub.(ed25519.PublicKey)),
 					map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
 			}},
 		{"HS256 signed with the server secret when only EdDSA is configured",
 			[]token.Key{ed.signing("ed")}, func(t *testing.T, _ refusalEnv) string {
-				return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt", "kid": token.SecretKID(secret)}, accessClaims(nil))
+				return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "at+jwt", "kid": token.SecretKID(secret)}, accessClaims(nil))
 			}},
 		{"ES256 token naming the EdDSA key's kid",
 			[]token.Key{ed.signing("ed"), ec.verifyOnly("ec")}, func(t *testing.T, _ refusalEnv) string {
-				return forge(t, jwt.SigningMethodES256, ec.priv, map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
+				return jwtforge.Sign(t, jwt.SigningMethodES256, ec.priv, map[string]any{"typ": "at+jwt", "kid": "ed"}, accessClaims(nil))
 			}},
 	}
 	for _, tc := range tests {
@@ -641,13 +623,13 @@ var refreshRefusals = []refreshCase{
 		return raw
 	}},
 	{"access token with jti/iat (all refresh claims) but typ at+jwt", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeAccess}, refreshClaims(nil))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeAccess}, refreshClaims(nil))
 	}},
 	{"typ JWT", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "JWT"}, refreshClaims(nil))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": "JWT"}, refreshClaims(nil))
 	}},
 	{"typ missing", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": nil}, refreshClaims(nil))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": nil}, refreshClaims(nil))
 	}},
 	{"wrong issuer", func(t *testing.T, _ *token.Service, c *clock) string {
 		other := newService(t, token.Config{Issuer: "other", Now: c.Now})
@@ -658,7 +640,7 @@ var refreshRefusals = []refreshCase{
 		return raw
 	}},
 	{"missing issuer", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "iss") }))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "iss") }))
 	}},
 	{"wrong key (other server secret)", func(t *testing.T, _ *token.Service, c *clock) string {
 		other := newService(t, token.Config{Secret: otherSecret, Now: c.Now})
@@ -676,16 +658,16 @@ var refreshRefusals = []refreshCase{
 		return retamper(t, raw, func(p map[string]any) { p["sid"] = "someone-elses-session" })
 	}},
 	{"alg none", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"typ": token.TypeRefresh}, refreshClaims(nil))
+		return jwtforge.Sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"typ": token.TypeRefresh}, refreshClaims(nil))
 	}},
 	{"signed with an Ed25519 key instead of the secret", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodEdDSA, keys()["EdDSA"].priv, map[string]any{"typ": token.TypeRefresh}, refreshClaims(nil))
+		return jwtforge.Sign(t, jwt.SigningMethodEdDSA, keys()["EdDSA"].priv, map[string]any{"typ": token.TypeRefresh}, refreshClaims(nil))
 	}},
 	{"missing jti", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "jti") }))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "jti") }))
 	}},
 	{"missing sid", func(t *testing.T, _ *token.Service, _ *clock) string {
-		return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "sid") }))
+		return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "sid") }))
 	}},
 }
 
@@ -711,7 +693,7 @@ func TestVerifyRefresh(t *testing.T) {
 			return raw
 		}},
 		{"missing exp", func(t *testing.T, _ *token.Service, _ *clock) string {
-			return forge(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "exp") }))
+			return jwtforge.Sign(t, jwt.SigningMethodHS256, secret, map[string]any{"typ": token.TypeRefresh}, refreshClaims(func(c jwt.MapClaims) { delete(c, "exp") }))
 		}},
 	}
 	t.Run("accepts a genuine token until the second it expires", func(t *testing.T) {

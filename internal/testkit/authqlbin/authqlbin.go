@@ -1,0 +1,183 @@
+// Package authqlbin builds the real authql binary and runs it as a process,
+// for tests of what only a process shows: start-up without configuration,
+// signals, memory.
+package authqlbin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build builds ./cmd/authql (without -race, whatever the test runs with: the
+// server is what is tested) into a temporary directory and returns its path.
+func Build(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		t.Fatalf("cannot find the module root (go env GOMOD = %q): %v", gomod, err)
+	}
+	bin := filepath.Join(t.TempDir(), "authql")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/authql")
+	build.Dir = filepath.Dir(gomod)
+	began := time.Now()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/authql: %v\n%s", err, out)
+	}
+	t.Logf("built %s in %v", bin, time.Since(began).Round(time.Millisecond))
+	return bin
+}
+
+// Server is an authql process started by a test.
+type Server struct {
+	URL string
+	PID int
+	// Dir is the working directory, where the default database and
+	// development key file land.
+	Dir string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error // Wait's answer, once exited is closed
+	log    string
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start runs bin in a fresh directory on a free loopback port, with settings
+// (KEY=VALUE) and no AUTHQL_ variable of the caller's shell, and waits until
+// /readyz answers. The process is stopped (SIGTERM, then SIGKILL if it does
+// not drain in time) when the test ends.
+func Start(t testing.TB, bin string, settings ...string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AUTHQL_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(append(env, "AUTHQL_ADDR="+addr), settings...)
+	logPath := filepath.Join(dir, "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the child holds its own descriptor
+	cmd := exec.Command(bin)
+	cmd.Env, cmd.Dir = env, dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = dieWithParent()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	s := &Server{URL: "http://" + addr, PID: cmd.Process.Pid, Dir: dir, cmd: cmd, exited: make(chan struct{}), log: logPath}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		if err := s.Stop(20 * time.Second); err != nil {
+			t.Errorf("server did not stop cleanly: %v\n%s", err, s.Tail())
+		}
+	})
+	if err := s.waitReady(30 * time.Second); err != nil {
+		t.Fatalf("server: %v\n%s", err, s.Tail())
+	}
+	return s
+}
+
+// freeAddr is a 127.0.0.1 address with a port nobody listens on right now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (s *Server) waitReady(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("/readyz answered %d", resp.StatusCode)
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("exited before it was ready: %v", s.err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %v: %v", within, err)
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for the drain; past grace it kills. An exit
+// other than 0, or one before Stop was asked, is an error. Only the first call
+// acts; later ones answer the same.
+func (s *Server) Stop(grace time.Duration) error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop(grace) })
+	return s.stopErr
+}
+
+func (s *Server) stop(grace time.Duration) error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("exited before it was stopped: %v", s.err)
+	default:
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-s.exited:
+		return s.err
+	case <-time.After(grace):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("no exit within %v of SIGTERM: killed", grace)
+	}
+}
+
+// Log is everything the server wrote so far.
+func (s *Server) Log() string {
+	raw, err := os.ReadFile(s.log)
+	if err != nil {
+		return "(no server log: " + err.Error() + ")"
+	}
+	return string(raw)
+}
+
+// Tail is the end of the server's log, for failure messages.
+func (s *Server) Tail() string {
+	raw := []byte(s.Log())
+	const keep = 4000
+	if len(raw) > keep {
+		raw = raw[len(raw)-keep:]
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[i+1:]
+		}
+	}
+	return "server log (tail):\n" + string(raw)
+}
