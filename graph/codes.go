@@ -26,6 +26,9 @@ const (
 	CodeRateLimited        = "RATE_LIMITED"
 	CodeUnavailable        = "SERVICE_UNAVAILABLE"
 	CodeInternal           = "INTERNAL_SERVER_ERROR"
+	CodeInvalidToken       = "INVALID_TOKEN"    // an email token or mfaToken that does not work
+	CodeMFARequired        = "MFA_REQUIRED"     // the password was right; extensions.mfaToken goes on
+	CodeInvalidMFACode     = "INVALID_MFA_CODE" // a TOTP or recovery code that does not work
 	// CodeResponseTooLarge withholds a result larger than the response cap.
 	CodeResponseTooLarge = "RESPONSE_TOO_LARGE"
 )

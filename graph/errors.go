@@ -64,6 +64,12 @@ var presentations = []func(error) (presentation, bool){
 	is(auth.ErrNotFound, CodeNotFound, "not found"),
 	is(auth.ErrBusy, CodeUnavailable, "too many logins in progress, try again shortly"),
 	is(auth.ErrUnavailable, CodeUnavailable, "service temporarily unavailable, try again"),
+	is(auth.ErrMailOff, CodeUnavailable, "account mail is turned off on this server"),
+	is(auth.ErrInvalidToken, CodeInvalidToken, "the token is invalid, expired or already used"),
+	is(auth.ErrInvalidMFACode, CodeInvalidMFACode, "the code is not valid"),
+	as(func(e *auth.MFARequiredError) presentation {
+		return presentation{code: CodeMFARequired, message: "a second factor is required: call verifyMfa with the mfaToken and a code", ext: map[string]any{"mfaToken": e.Token}}
+	}),
 	as(func(e *responseTooLarge) presentation {
 		return presentation{code: CodeResponseTooLarge, message: fmt.Sprintf("the response is larger than %d bytes: ask for fewer fields or smaller pages", e.max)}
 	}),

@@ -54,6 +54,45 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input model.Chang
 	return r.deliver(ctx)(r.Auth.ChangePassword(ctx, client(ctx), caller(ctx), input.CurrentPassword, input.NewPassword))
 }
 
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	err := r.Auth.RequestPasswordReset(ctx, client(ctx), email)
+	return err == nil, err
+}
+
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, newPassword string) (*auth.Payload, error) {
+	return r.deliver(ctx)(r.Auth.ResetPassword(ctx, client(ctx), token, newPassword))
+}
+
+func (r *mutationResolver) VerifyEmail(ctx context.Context, token string) (*models.User, error) {
+	return r.Auth.VerifyEmail(ctx, client(ctx), token)
+}
+
+func (r *mutationResolver) ResendVerificationEmail(ctx context.Context) (bool, error) {
+	err := r.Auth.ResendVerificationEmail(ctx, client(ctx), caller(ctx))
+	return err == nil, err
+}
+
+func (r *mutationResolver) EnrollTotp(ctx context.Context) (*auth.TOTPEnrollment, error) {
+	return r.Auth.EnrollTOTP(ctx, client(ctx), caller(ctx))
+}
+
+func (r *mutationResolver) ConfirmTotp(ctx context.Context, code string) ([]string, error) {
+	return r.Auth.ConfirmTOTP(ctx, client(ctx), caller(ctx), code)
+}
+
+func (r *mutationResolver) DisableTotp(ctx context.Context, code string) (bool, error) {
+	err := r.Auth.DisableTOTP(ctx, client(ctx), caller(ctx), code)
+	return err == nil, err
+}
+
+func (r *mutationResolver) VerifyMfa(ctx context.Context, mfaToken string, code string) (*auth.Payload, error) {
+	return r.deliver(ctx)(r.Auth.VerifyMFA(ctx, client(ctx), mfaToken, code))
+}
+
+func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (bool, error) {
+	return r.clearCookie(ctx, r.Auth.DeleteAccount(ctx, client(ctx), caller(ctx), password))
+}
+
 func (r *queryResolver) Me(ctx context.Context) (*models.User, error) {
 	return r.Auth.User(ctx, caller(ctx).UserID)
 }

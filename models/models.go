@@ -4,8 +4,9 @@ package models
 
 import "time"
 
-// User is an account. Email is stored trimmed and lower-cased, which makes the
-// unique index a case-insensitive one on every engine.
+// User is an account. Email is stored in one normalized form (NFKC with
+// Unicode case folding before the @, IDNA UTS #46 after it), which makes the
+// unique index one account per address on every engine.
 type User struct {
 	ID           string `gorm:"primaryKey;type:varchar(36)"`
 	Email        string `gorm:"type:varchar(254);not null;uniqueIndex:idx_users_email"`
@@ -14,9 +15,15 @@ type User struct {
 	// a password only changed, while it still equals the version whose password
 	// was verified: a login that checked the old password cannot outlive the
 	// change. Rows older than the column start at 0.
-	CredentialsVersion uint64    `gorm:"not null;default:0" json:"-"`
-	CreatedAt          time.Time `gorm:"not null"`
-	UpdatedAt          time.Time `gorm:"not null"`
+	CredentialsVersion uint64 `gorm:"not null;default:0" json:"-"`
+	// EmailVerified is set once the owner proved the address (verifyEmail, or
+	// resetPassword, whose link reached that inbox).
+	EmailVerified bool `gorm:"not null;default:false"`
+	// MFAEnabled mirrors a confirmed TOTP factor, written in the transaction
+	// that confirms or removes it, so that me and login read it with the user.
+	MFAEnabled bool      `gorm:"column:mfa_enabled;not null;default:false"`
+	CreatedAt  time.Time `gorm:"not null"`
+	UpdatedAt  time.Time `gorm:"not null"`
 }
 
 // Session is one login: the family of refresh tokens that rotate from it. Its
@@ -35,6 +42,9 @@ type Session struct {
 	ExpiresAt      time.Time  `gorm:"not null;index:idx_sessions_expires;index:idx_sessions_user_live,priority:3"`
 	RevokedAt      *time.Time `gorm:"index:idx_sessions_user_live,priority:2"`
 	RevokedReason  *string    `gorm:"type:varchar(32)"`
+	// AMR is how the session was authenticated, space-separated ("pwd",
+	// "pwd otp", "email"): every access token of the session carries it as amr.
+	AMR string `gorm:"column:amr;type:varchar(32);not null;default:'pwd'"`
 }
 
 // RefreshToken is one issued refresh token, kept (used or not) until its session

@@ -18,7 +18,23 @@ var (
 	ErrUnavailable = errors.New("service temporarily unavailable, try again")
 	// ErrBusy means every password hasher stayed busy for the queue timeout.
 	ErrBusy = errors.New("too many logins in progress, try again shortly")
+	// ErrMailOff refuses what needs account mail while AUTHQL_MAIL is off.
+	ErrMailOff = errors.New("account mail is turned off")
+	// ErrInvalidToken is an email token (verification, reset) or an mfaToken
+	// that is unknown, used, expired, voided or of the other kind.
+	ErrInvalidToken = errors.New("invalid or expired token")
+	// ErrInvalidMFACode is a TOTP or recovery code that does not work.
+	ErrInvalidMFACode = errors.New("invalid second-factor code")
 )
+
+// MFARequiredError answers a login whose password was right for an account
+// with a second factor: no tokens yet, only Token, the mfaToken that
+// verifyMfa takes with a code.
+type MFARequiredError struct {
+	Token string
+}
+
+func (e *MFARequiredError) Error() string { return "a second factor is required" }
 
 // InputError is invalid input, naming the input field by its GraphQL name.
 type InputError struct {

@@ -15,6 +15,10 @@ type Limits struct {
 	Refresh        ratelimit.Rule
 	Logout         ratelimit.Rule
 	ChangePassword ratelimit.Rule
+	PasswordReset  ratelimit.Rule // per address, known or not
+	ResetIP        ratelimit.Rule
+	VerifyEmail    ratelimit.Rule // per account
+	MFA            ratelimit.Rule // wrong second-factor codes per account
 }
 
 // take counts one attempt against rule. A refused attempt is audited, in the

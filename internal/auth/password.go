@@ -80,7 +80,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	}
 	u.PasswordHash = hash
 	u.CredentialsVersion++
-	return s.payload(res, u)
+	return s.payload(ctx, res, u)
 }
 
 // checkPassword finds the account of email and checks its password.

@@ -40,7 +40,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.sess.ID, "user", res.sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}
-	return s.payload(res.issued, nil)
+	return s.payload(ctx, res.issued, nil)
 }
 
 // refreshOutcome is what a refresh transaction did.

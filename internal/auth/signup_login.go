@@ -30,7 +30,7 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	}
 	now := s.now()
 	u := &models.User{ID: token.NewID(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	p, err := s.startSession(ctx, c, u, EventSignup, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
+	p, err := s.startSession(ctx, c, u, EventSignup, AMRPassword, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, ErrEmailTaken
 	}
@@ -79,7 +79,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.startSession(ctx, c, u, EventLogin, credentialsUnchanged(ctx, u))
+	p, err := s.startSession(ctx, c, u, EventLogin, AMRPassword, credentialsUnchanged(ctx, u))
 	if errors.Is(err, ErrInvalidCredentials) {
 		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
 	}
@@ -120,16 +120,24 @@ func credentialsUnchanged(ctx context.Context, u *models.User) func(q *store.Que
 	}
 }
 
+// How a session was authenticated, stored with it and carried by its access
+// tokens as amr (RFC 8176 values, space-separated).
+const (
+	AMRPassword    = "pwd"
+	AMRPasswordOTP = "pwd otp"
+	AMREmail       = "email"
+)
+
 // startSession creates a session of u with its first refresh token and answers
-// the token pair. In the same transaction it first runs what entitles u to the
+// the token pair; amr says how u proved who they are. In the same transaction it first runs what entitles u to the
 // session: the signup that creates u, or the check that the credentials a
 // login verified are still u's; then it makes room under the session cap.
-func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event string, entitle func(q *store.Queries) error) (*Payload, error) {
+func (s *Service) startSession(ctx context.Context, c Client, u *models.User, event, amr string, entitle func(q *store.Queries) error) (*Payload, error) {
 	now := s.now()
 	sess := &models.Session{
 		ID: token.NewID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now,
 		ExpiresAt: now.Add(s.opts.SessionMaxAge).Truncate(time.Second),
-		UserAgent: clip(c.UserAgent, 512), IPAddress: clip(c.IP, 45),
+		UserAgent: clip(c.UserAgent, 512), IPAddress: clip(c.IP, 45), AMR: amr,
 	}
 	claims := s.tokens.NewRefresh(u.ID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
 	refresh, row, err := s.signRefresh(claims, nil)
@@ -154,5 +162,5 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	return s.payload(issued{sess: sess, refresh: refresh, exp: row.ExpiresAt}, u)
+	return s.payload(ctx, issued{sess: sess, refresh: refresh, exp: row.ExpiresAt}, u)
 }

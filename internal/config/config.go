@@ -9,7 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/mail"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,6 +34,8 @@ type Config struct {
 	Limits     Limits
 	Passwords  Passwords
 	Sessions   Sessions
+	Mail       Mail
+	MFA        MFA
 	Audit      Audit
 	Log        Log
 	// Warnings are what development accepts but production would refuse, for
@@ -108,6 +112,10 @@ type Rules struct {
 	Refresh        ratelimit.Rule // refreshes per client network
 	Logout         ratelimit.Rule // logouts per client network
 	ChangePassword ratelimit.Rule // password changes per account
+	PasswordReset  ratelimit.Rule // reset requests per address, known or not
+	ResetIP        ratelimit.Rule // reset requests per client network
+	VerifyEmail    ratelimit.Rule // verification mails asked for per account
+	MFA            ratelimit.Rule // wrong second-factor codes per account
 }
 
 // Passwords bound the wait for the password hasher.
@@ -119,6 +127,25 @@ type Passwords struct {
 // AUTHQL_RATE_LIMIT=off leaves the bound on.
 type Sessions struct {
 	MaxPerUser int
+}
+
+// Mail is the account mail (verification and reset links) and how it is sent.
+type Mail struct {
+	// Enabled is AUTHQL_MAIL: off disables verification and reset mail.
+	Enabled bool
+	// SMTPURL is where mail goes; without it development logs each mail.
+	SMTPURL string
+	From    string
+	// AppURL is the single-page app the links open.
+	AppURL    string
+	VerifyTTL time.Duration
+	ResetTTL  time.Duration
+}
+
+// MFA is the second login step.
+type MFA struct {
+	// TokenTTL is how long a login's mfaToken waits for its code.
+	TokenTTL time.Duration
 }
 
 // Audit says how long the audit trail is kept.
@@ -173,9 +200,18 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 	c.Tokens.validate(p)
 	c.Keys.validate(p)
 	c.Passwords.validate(p)
+	c.Mail.validate(p, c.Production)
+	c.MFA.validate(p)
 	c.Audit.validate(p)
 	c.Log.validate(p)
 	if err := errors.Join(p.errs...); err != nil {
+		if c.Production {
+			// Say everything production lacks at once; only development's
+			// key file must wait for an otherwise valid configuration.
+			if serr := c.resolveSecret(); serr != nil {
+				err = errors.Join(serr, err)
+			}
+		}
 		return nil, err
 	}
 	// Last, and only for an otherwise valid configuration: it may write the
@@ -248,6 +284,28 @@ func (k *Keys) validate(p *problems) { p.notNegative(&k.JWKSMaxAge) }
 func (pw *Passwords) validate(p *problems) { p.positive(&pw.HashQueueTimeout) }
 
 func (a *Audit) validate(p *problems) { p.positive(&a.Retention) }
+
+func (m *Mail) validate(p *problems, production bool) {
+	p.positive(&m.VerifyTTL)
+	p.positive(&m.ResetTTL)
+	if u, err := url.Parse(m.AppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.check(&m.AppURL, errors.New("must be an http:// or https:// URL"))
+	}
+	if m.SMTPURL != "" {
+		if u, err := url.Parse(m.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			// Never quote the value: it may hold the SMTP password.
+			p.check(&m.SMTPURL, errors.New("must be smtp://USER:PASS@HOST:PORT or smtps://USER:PASS@HOST:PORT"))
+		}
+	}
+	if _, err := mail.ParseAddress(m.From); err != nil {
+		p.check(&m.From, fmt.Errorf("must be an address such as %q", "authql <no-reply@example.com>"))
+	}
+	if production && m.Enabled && m.SMTPURL == "" {
+		p.check(&m.SMTPURL, errors.New("is required in production while mail is on (set AUTHQL_MAIL=off to run without verification and reset mail)"))
+	}
+}
+
+func (m *MFA) validate(p *problems) { p.positive(&m.TokenTTL) }
 
 func (l *Log) validate(p *problems) {
 	switch strings.ToLower(l.Level) {

@@ -18,9 +18,18 @@ import (
 // goodSecret is 32 random bytes' worth of base64 text, the shortest accepted.
 const goodSecret = "Rj6zsQxU+QdS/SlIYDOMU7wCnyu/+Qb3"
 
+// testSMTP is the SMTP server every test environment names unless it names
+// its own: production refuses to start with mail on and none (TestMail).
+const testSMTP = "smtp://127.0.0.1:2525"
+
 // env returns a getenv over a fixed map, so no test reads the real environment.
 func env(kv map[string]string) func(string) string {
-	return func(k string) string { return kv[k] }
+	return func(k string) string {
+		if v, ok := kv[k]; ok || k != "AUTHQL_SMTP_URL" {
+			return v
+		}
+		return testSMTP
+	}
 }
 
 // withSecret is a valid base environment plus overrides: a secret is set so
@@ -618,4 +627,66 @@ func TestWeakSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMail(t *testing.T) {
+	prod := func(kv map[string]string) map[string]string {
+		return withSecret(mergeEnv(map[string]string{"AUTHQL_ENV": "production"}, kv))
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string // "" when Load must succeed
+	}{
+		{"development logs mail without SMTP", withSecret(map[string]string{"AUTHQL_SMTP_URL": ""}), ""},
+		{"production without SMTP", prod(map[string]string{"AUTHQL_SMTP_URL": ""}), "AUTHQL_SMTP_URL: is required in production"},
+		{"production with mail off", prod(map[string]string{"AUTHQL_SMTP_URL": "", "AUTHQL_MAIL": "off"}), ""},
+		{"production with SMTP", prod(map[string]string{"AUTHQL_SMTP_URL": "smtps://u:p@mail.example.com:465"}), ""},
+		{"not an SMTP URL", withSecret(map[string]string{"AUTHQL_SMTP_URL": "http://u:hunter2@mail.example.com"}), "AUTHQL_SMTP_URL: must be smtp://"},
+		{"app URL without a scheme", withSecret(map[string]string{"AUTHQL_APP_URL": "app.example.com"}), "AUTHQL_APP_URL"},
+		{"from is not an address", withSecret(map[string]string{"AUTHQL_MAIL_FROM": "nobody"}), "AUTHQL_MAIL_FROM"},
+		{"zero reset lifetime", withSecret(map[string]string{"AUTHQL_PASSWORD_RESET_TTL": "0s"}), "AUTHQL_PASSWORD_RESET_TTL"},
+		{"zero mfaToken lifetime", withSecret(map[string]string{"AUTHQL_MFA_TOKEN_TTL": "0s"}), "AUTHQL_MFA_TOKEN_TTL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(nil, env(tc.env))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load = %v, want an error saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error quotes the SMTP password: %v", err)
+			}
+		})
+	}
+}
+
+func TestMailDefaults(t *testing.T) {
+	c, err := config.Load(nil, env(withSecret(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Mail{Enabled: true, SMTPURL: testSMTP, From: "authql <no-reply@localhost>", AppURL: "http://localhost:8080", VerifyTTL: 24 * time.Hour, ResetTTL: time.Hour}
+	if c.Mail != want {
+		t.Fatalf("Mail = %+v, want %+v", c.Mail, want)
+	}
+	if c.MFA.TokenTTL != 5*time.Minute {
+		t.Fatalf("MFA.TokenTTL = %v, want 5m", c.MFA.TokenTTL)
+	}
+}
+
+func mergeEnv(a, b map[string]string) map[string]string {
+	m := map[string]string{}
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
 }

@@ -68,6 +68,17 @@ func (c *Config) settings() []setting {
 		{"AUTHQL_HASH_QUEUE_TIMEOUT", "20s", "how long a login waits for a free password hasher", duration(&c.Passwords.HashQueueTimeout)},
 		{"AUTHQL_AUDIT_RETENTION", "2160h", "how long audit events are kept", duration(&c.Audit.Retention)},
 		{"AUTHQL_MAX_SESSIONS_PER_USER", "100", "live sessions per user; one more revokes the least recently used", count(&c.Sessions.MaxPerUser)},
+		{"AUTHQL_MAIL", "on", "off disables verification and reset mail", toggle(&c.Mail.Enabled, nil)},
+		{"AUTHQL_SMTP_URL", "", "smtp://USER:PASS@HOST:PORT (STARTTLS when offered) or smtps:// (implicit TLS); unset in development: mail is logged", text(&c.Mail.SMTPURL)},
+		{"AUTHQL_MAIL_FROM", "authql <no-reply@localhost>", "the From of account mail", text(&c.Mail.From)},
+		{"AUTHQL_APP_URL", "http://localhost:8080", "base URL of the app that mail links open", text(&c.Mail.AppURL)},
+		{"AUTHQL_EMAIL_VERIFY_TTL", "24h", "lifetime of an email verification token", duration(&c.Mail.VerifyTTL)},
+		{"AUTHQL_PASSWORD_RESET_TTL", "1h", "lifetime of a password reset token", duration(&c.Mail.ResetTTL)},
+		{"AUTHQL_MFA_TOKEN_TTL", "5m", "how long a login's mfaToken waits for its second factor", duration(&c.MFA.TokenTTL)},
+		{"AUTHQL_RATE_LIMIT_PASSWORD_RESET", "5/1h", "password reset requests per address", rule(&l.Rules.PasswordReset, "password-reset-address")},
+		{"AUTHQL_RATE_LIMIT_PASSWORD_RESET_IP", "30/1h", "password reset requests per client IP", rule(&l.Rules.ResetIP, "password-reset-ip")},
+		{"AUTHQL_RATE_LIMIT_VERIFY_EMAIL", "5/1h", "verification mails asked for per account", rule(&l.Rules.VerifyEmail, "verify-email-account")},
+		{"AUTHQL_RATE_LIMIT_MFA", "10/15m", "wrong second-factor codes per account", rule(&l.Rules.MFA, "mfa-account")},
 	}
 }
 

@@ -152,7 +152,7 @@ func fzFixtures(tb testing.TB) []*fzFixture {
 			}
 		}
 		// A token issued now by this very service round-trips.
-		tok, _, err := fx.svc.IssueAccess("u-fresh", "s-fresh", fzFar)
+		tok, _, err := fx.svc.IssueAccess("u-fresh", "s-fresh", fzFar, Facts{})
 		if err != nil {
 			tb.Fatal(err)
 		}

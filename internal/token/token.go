@@ -45,6 +45,9 @@ type AccessClaims struct {
 	ID        string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// EmailVerified and AMR are the email_verified and amr claims.
+	EmailVerified bool
+	AMR           []string
 }
 
 // RefreshClaims are the claims of a refresh token. Times are whole seconds,
@@ -178,9 +181,19 @@ func appendUnique(list []string, s string) []string {
 // UUIDs are time-ordered, which keeps B-tree inserts at the end of the index.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// Facts are what an access token tells other services about its user and
+// session, beyond who they are.
+type Facts struct {
+	// EmailVerified is the email_verified claim.
+	EmailVerified bool
+	// AMR is the amr claim (RFC 8176): how the session was authenticated,
+	// "pwd", "otp", "email".
+	AMR []string
+}
+
 // IssueAccess signs an access token for the user's session, expiring after the
 // configured lifetime but never after notAfter (the session's end).
-func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (string, time.Time, error) {
+func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time, facts Facts) (string, time.Time, error) {
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.ttl)
 	if exp.After(notAfter) {
@@ -191,7 +204,7 @@ func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time) (str
 			Issuer: s.issuer, Subject: userID, Audience: jwt.ClaimStrings{s.audience}, ID: NewID(),
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		SessionID: sessionID,
+		SessionID: sessionID, EmailVerified: facts.EmailVerified, AMR: facts.AMR,
 	}
 	t := jwt.NewWithClaims(s.signer.method, claims)
 	t.Header["typ"] = TypeAccess
@@ -233,6 +246,7 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 	return &AccessClaims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, SessionID: c.SessionID, ID: c.ID,
 		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt),
+		EmailVerified: c.EmailVerified, AMR: c.AMR,
 	}, nil
 }
 
@@ -322,7 +336,9 @@ func hasType(t *jwt.Token, want string) bool {
 // accessJWT is an access token's claims as they are signed.
 type accessJWT struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID     string   `json:"sid"`
+	EmailVerified bool     `json:"email_verified"`
+	AMR           []string `json:"amr"`
 }
 
 // refreshJWT is a refresh token's claims as they are signed. The field order

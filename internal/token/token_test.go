@@ -241,7 +241,7 @@ func TestIssueAccessShape(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{now: t0.Add(300 * time.Millisecond)} // sub-second: iat/exp are whole seconds
 			s := newService(t, token.Config{Keys: tc.keys, Now: c.Now})
-			raw, exp, err := s.IssueAccess(userID, sessID, farFuture)
+			raw, exp, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				t.Fatalf("IssueAccess: %v", err)
 			}
@@ -274,7 +274,7 @@ func TestIssueAccessShape(t *testing.T) {
 				t.Errorf("exp claim = %v, returned %v; want %v", p["exp"], exp, want)
 			}
 			// A second token of the same session is a distinct token.
-			raw2, _, err := s.IssueAccess(userID, sessID, farFuture)
+			raw2, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +308,7 @@ func TestIssueAccessClampedToSession(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := hsService(t)
-			raw, exp, err := s.IssueAccess(userID, sessID, tc.notAfter)
+			raw, exp, err := s.IssueAccess(userID, sessID, tc.notAfter, token.Facts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,7 +349,7 @@ func TestVerifyAccessExpiryBoundary(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, c := hsService(t)
-			raw, _, err := s.IssueAccess(userID, sessID, farFuture)
+			raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -493,7 +493,7 @@ func TestVerifyAccessRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{now: t0}
 			s := newService(t, token.Config{Keys: tc.keys, Now: c.Now})
-			genuine, _, err := s.IssueAccess(userID, sessID, farFuture)
+			genuine, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -523,7 +523,7 @@ func TestAsymmetricAlgorithms(t *testing.T) {
 			k := keys()[alg]
 			c := &clock{now: t0}
 			s := newService(t, token.Config{Keys: []token.Key{k.signing("k-" + alg)}, Now: c.Now})
-			raw, _, err := s.IssueAccess(userID, sessID, farFuture)
+			raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				t.Fatalf("IssueAccess: %v", err)
 			}
@@ -562,7 +562,7 @@ func TestVerifyOnlyKeys(t *testing.T) {
 	old, cur := keys()["ES256"], keys()["EdDSA"]
 	c := &clock{now: t0}
 	before := newService(t, token.Config{Keys: []token.Key{old.signing("old")}, Now: c.Now})
-	oldToken, _, err := before.IssueAccess(userID, sessID, farFuture)
+	oldToken, _, err := before.IssueAccess(userID, sessID, farFuture, token.Facts{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,7 +579,7 @@ func TestVerifyOnlyKeys(t *testing.T) {
 		}},
 		{"new tokens are signed by the signing key, never the verify-only one", func(t *testing.T) {
 			for range 5 {
-				raw, _, err := after.IssueAccess(userID, sessID, farFuture)
+				raw, _, err := after.IssueAccess(userID, sessID, farFuture, token.Facts{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -616,7 +616,7 @@ var refreshRefusals = []refreshCase{
 	{"empty string", func(*testing.T, *token.Service, *clock) string { return "" }},
 	{"garbage", func(*testing.T, *token.Service, *clock) string { return "a.b.c" }},
 	{"access token presented as refresh token", func(t *testing.T, s *token.Service, _ *clock) string {
-		raw, _, err := s.IssueAccess(userID, sessID, farFuture)
+		raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -951,7 +951,7 @@ func TestSecretKID(t *testing.T) {
 		{"does not contain the secret in hex", !strings.Contains(kid, hex.EncodeToString(secret)[:8])},
 		{"is the kid of HS256 access tokens", func() bool {
 			s, _ := hsService(t)
-			raw, _, err := s.IssueAccess(userID, sessID, farFuture)
+			raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
 			if err != nil {
 				return false
 			}
@@ -977,7 +977,7 @@ func BenchmarkIssueAccess(b *testing.B) {
 			notAfter := time.Now().Add(24 * time.Hour)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := s.IssueAccess(userID, sessID, notAfter); err != nil {
+				if _, _, err := s.IssueAccess(userID, sessID, notAfter, token.Facts{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -991,7 +991,7 @@ func BenchmarkVerifyAccess(b *testing.B) {
 	for _, tc := range benchKeys() {
 		b.Run(tc.name, func(b *testing.B) {
 			s := newService(b, token.Config{Keys: tc.keys})
-			raw, _, err := s.IssueAccess(userID, sessID, time.Now().Add(24*time.Hour))
+			raw, _, err := s.IssueAccess(userID, sessID, time.Now().Add(24*time.Hour), token.Facts{})
 			if err != nil {
 				b.Fatal(err)
 			}
