@@ -30,9 +30,23 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	}
 	now := s.now()
 	u := &models.User{ID: token.NewID(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	p, err := s.startSession(ctx, c, u, EventSignup, AMRPassword, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
+	mailer := s.opts.Mail.Mailer
+	p, err := s.startSession(ctx, c, u, EventSignup, AMRPassword, func(q *store.Queries) error {
+		if err := q.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if mailer == nil {
+			return nil
+		}
+		// With the account: an account never lacks its first link, and a
+		// link never outlives a signup that failed.
+		return s.mailToken(ctx, q, u, MailVerifyEmail, s.opts.Mail.VerifyTTL)
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, ErrEmailTaken
+	}
+	if err == nil && mailer != nil {
+		mailer.Notify()
 	}
 	return p, err
 }
