@@ -75,13 +75,10 @@ func (s *Service) hashEmailToken(raw string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// mailToken creates a token of kind for u, voiding first the outstanding ones
-// of that kind, and queues the mail that carries it, all on q.
+// mailToken creates a token of kind for u and queues the mail that carries
+// it, both on q.
 func (s *Service) mailToken(ctx context.Context, q *store.Queries, u *models.User, kind string, ttl time.Duration) error {
 	now := s.now()
-	if _, err := q.VoidEmailTokens(ctx, u.ID, kind, now); err != nil {
-		return err
-	}
 	raw := newEmailToken()
 	t := &models.EmailToken{
 		ID: token.NewID(), UserID: u.ID, Kind: kind, Hash: s.hashEmailToken(raw),
