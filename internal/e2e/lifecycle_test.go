@@ -9,24 +9,6 @@ import (
 	"github.com/authql/authql/internal/store/storetest"
 )
 
-// auditTypes lists the types of the caller's audit events, newest first.
-func (e *env) auditTypes(access string) []string {
-	e.t.Helper()
-	var conn struct {
-		Edges []struct {
-			Node struct {
-				Type string `json:"type"`
-			} `json:"node"`
-		} `json:"edges"`
-	}
-	e.must(req{query: `{ myAuditEvents(first: 100) { edges { node { type } } } }`, headers: bearer(access)}, "myAuditEvents", &conn)
-	out := make([]string, len(conn.Edges))
-	for i, edge := range conn.Edges {
-		out[i] = edge.Node.Type
-	}
-	return out
-}
-
 // TestEmailVerification: signup mails a verification link (a plain-text part
 // with the link on its own line, an HTML part, Message-ID and Date); the
 // link's token verifies the address once, and access tokens issued after
