@@ -82,6 +82,8 @@ type Options struct {
 	// revokes the least recently used. Zero means DefaultMaxSessionsPerUser.
 	MaxSessionsPerUser int
 	Limits             Limits
+	// Observer counts events for metrics; nil counts nothing.
+	Observer Observer
 }
 
 // DefaultMaxSessionsPerUser is the session cap when Options sets none.
@@ -106,6 +108,9 @@ type Service struct {
 func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limiter ratelimit.Limiter, opts Options, log *slog.Logger) *Service {
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
 	}
 	return &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: st.Now}
 }
