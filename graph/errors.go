@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/requestid"
 )
 
 // presentation is what a client sees of an error: its code, its message and
@@ -43,6 +44,8 @@ var presentations = []func(error) (presentation, bool){
 		return presentation{code: CodeBadRequest, message: e.param + " must be a JSON object"}
 	}),
 	is(errGetMutation, CodeBadRequest, "GET runs queries only: send mutations with POST"),
+	is(errNoQuery, CodeBadRequest, `the request has no "query"`),
+	is(errNotAcceptable, CodeBadRequest, "Accept must allow application/graphql-response+json or application/json"),
 	is(errForeignOrigin, CodeForbidden, "mutations are not allowed from this origin"),
 
 	// Errors of the operation.
@@ -106,13 +109,25 @@ func present(err error) (p presentation, ok bool) {
 	return presentation{}, false
 }
 
-func (p presentation) gqlError(path ast.Path, locations []gqlerror.Location, cause error) *gqlerror.Error {
-	out := &gqlerror.Error{Message: p.message, Path: path, Locations: locations, Err: cause}
+// presented is a gqlerror.Error on its way to the client.
+type presented gqlerror.Error
+
+func (p presentation) gqlError(path ast.Path, locations []gqlerror.Location, cause error) *presented {
+	out := &presented{Message: p.message, Path: path, Locations: locations, Err: cause}
 	out.Extensions = map[string]any{"code": p.code}
 	for k, v := range p.ext {
 		out.Extensions[k] = v
 	}
 	return out
+}
+
+// withRequestID adds the request's id to an INTERNAL_SERVER_ERROR, for the
+// user to quote and the operator to find in the logs.
+func (e *presented) withRequestID(ctx context.Context) *gqlerror.Error {
+	if id := requestid.From(ctx); id != "" && e.Extensions["code"] == CodeInternal {
+		e.Extensions["requestId"] = id
+	}
+	return (*gqlerror.Error)(e)
 }
 
 // errorPresenter is the one place that turns an error into what a client
@@ -149,7 +164,7 @@ func presenter(log *slog.Logger, causes *causeLog) graphql.ErrorPresenterFunc {
 		if p.code == CodeUnavailable {
 			causes.warn(ctx, p.message, cause)
 		}
-		return p.gqlError(gqlErr.Path, gqlErr.Locations, cause)
+		return p.gqlError(gqlErr.Path, gqlErr.Locations, cause).withRequestID(ctx)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/requestid"
 )
 
 // TestErrorPresenter pins what a client sees of each error: the contract's
@@ -122,5 +123,18 @@ func TestUnavailableCauseIsLogged(t *testing.T) {
 	}
 	if !strings.Contains(lines[0], "store.UserByEmail") {
 		t.Fatalf("the cause does not name the operation: %s", lines[0])
+	}
+}
+
+// TestInternalErrorQuotesTheRequestID: an INTERNAL_SERVER_ERROR carries the
+// request's id for the user to quote; other errors do not.
+func TestInternalErrorQuotesTheRequestID(t *testing.T) {
+	ctx := requestid.With(context.Background(), "req-42")
+	present := errorPresenter(slog.New(slog.DiscardHandler))
+	if got := present(ctx, errors.New("boom")); got.Extensions["code"] != CodeInternal || got.Extensions["requestId"] != "req-42" {
+		t.Fatalf("%v", got.Extensions)
+	}
+	if got := present(ctx, auth.ErrInvalidCredentials); got.Extensions["requestId"] != nil {
+		t.Fatalf("%v", got.Extensions)
 	}
 }

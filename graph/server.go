@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -11,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/reqctx"
@@ -37,7 +39,12 @@ type Options struct {
 	// mutation field (aliases); each further one answers RATE_LIMITED
 	// without running. Zero runs them all.
 	MaxMutationRepeats int
-	Log                *slog.Logger
+	// Observe learns of each request: its operation (see Operations) and how
+	// long it took. Nil observes nothing.
+	Observe func(operation string, took time.Duration)
+	// TracerProvider makes a span per operation; nil makes none.
+	TracerProvider trace.TracerProvider
+	Log            *slog.Logger
 }
 
 // Defaults of Options.
@@ -74,7 +81,7 @@ func NewHandler(svc *auth.Service, opts Options) *handler.Server {
 	cfg.Directives.Auth = r.authDirective
 	listCosts(&cfg.Complexity, opts.MaxSessions)
 	srv := handler.New(NewExecutableSchema(cfg))
-	srv.AddTransport(httpTransport{maxBodyBytes: opts.MaxBodyBytes, maxResponseBytes: opts.MaxResponseBytes, present: present})
+	srv.AddTransport(httpTransport{maxBodyBytes: opts.MaxBodyBytes, maxResponseBytes: opts.MaxResponseBytes, present: present, observe: opts.Observe})
 	cache := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(cache)
 	srv.Use(documentLimits{limits: opts.Limits, cache: cache})
@@ -85,6 +92,9 @@ func NewHandler(svc *auth.Service, opts Options) *handler.Server {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	if opts.TracerProvider != nil {
+		srv.Use(newTracing(opts.TracerProvider))
+	}
 	srv.AroundOperations(refuseForeignMutations(present))
 	if opts.MaxMutationRepeats > 0 {
 		srv.AroundOperations(countMutationRuns)
@@ -108,6 +118,9 @@ func (o Options) orDefaults() Options {
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.Observe == nil {
+		o.Observe = func(string, time.Duration) {}
 	}
 	return o
 }

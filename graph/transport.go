@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -28,6 +29,8 @@ var (
 	errBodyNotJSON    = errors.New("graph: request body is not one JSON GraphQL request")
 	errQueryString    = errors.New("graph: malformed query string")
 	errGetMutation    = errors.New("graph: GET of a mutation")
+	errNoQuery        = errors.New("graph: request without a query")
+	errNotAcceptable  = errors.New("graph: Accept names no media type served")
 )
 
 // paramError is a variables or extensions parameter of a GET that is not a
@@ -66,6 +69,7 @@ type httpTransport struct {
 	maxBodyBytes     int64
 	maxResponseBytes int
 	present          graphql.ErrorPresenterFunc
+	observe          func(operation string, took time.Duration)
 }
 
 var _ graphql.Transport = httpTransport{}
@@ -79,7 +83,19 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		w.WriteHeader(http.StatusNoContent) // a CORS preflight, whose headers the server set
 		return
 	}
+	label := OperationInvalid
+	defer func() { t.observe(label, time.Since(start)) }()
+	contentType, protocolStatus, acceptable := negotiate(r.Header.Get("Accept"))
+	if !acceptable {
+		t.refuse(w, r, &refusal{status: http.StatusNotAcceptable, reason: errNotAcceptable})
+		return
+	}
 	params, ref := t.read(w, r)
+	if ref == nil && params.Query == "" && params.Extensions["persistedQuery"] == nil {
+		// Not a GraphQL request at all (a misspelt "query"): malformed, as a
+		// body that is not JSON is, rather than a document that fails.
+		ref = &refusal{status: http.StatusBadRequest, reason: errNoQuery}
+	}
 	if ref != nil {
 		t.refuse(w, r, ref)
 		return
@@ -87,7 +103,6 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 
-	contentType, protocolStatus := negotiate(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", contentType)
 	ctx := r.Context()
 	op, errs := exec.CreateOperationContext(ctx, params)
@@ -95,13 +110,16 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
 			w.WriteHeader(protocolStatus)
 		}
-		t.write(ctx, w, exec.DispatchError(graphql.WithOperationContext(ctx, op), errs))
+		// Execution never started: the response has no data entry.
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, op), errs)
+		writeResponse(w, &refusedResponse{Errors: resp.Errors, Extensions: resp.Extensions})
 		return
 	}
 	if r.Method == http.MethodGet && op.Operation.Operation != ast.Query {
 		t.refuse(w, r, &refusal{status: http.StatusMethodNotAllowed, reason: errGetMutation, allow: "POST"})
 		return
 	}
+	label = operationLabel(op.Operation)
 	responses, ctx := exec.DispatchOperation(ctx, op)
 	t.write(ctx, w, responses(ctx))
 }
@@ -164,12 +182,26 @@ func readBody(body io.Reader) (*graphql.RawParams, *refusal) {
 	return params, nil
 }
 
-// refuse answers a refused request, its reason presented like any error.
+// refuse answers a refused request, its reason presented like any error, in
+// the media type the client accepts (application/json when it accepts none).
 func (t httpTransport) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
 	if ref.allow != "" {
 		w.Header().Set("Allow", ref.allow)
 	}
-	writeError(w, ref.status, t.present(r.Context(), ref.reason))
+	contentType, _, ok := negotiate(r.Header.Get("Accept"))
+	if !ok {
+		contentType = "application/json"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(ref.status)
+	writeResponse(w, &refusedResponse{Errors: gqlerror.List{t.present(r.Context(), ref.reason)}})
+}
+
+// refusedResponse is the answer to a request GraphQL did not execute: no
+// data entry at all, which GraphQL over HTTP reserves for executed ones.
+type refusedResponse struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
 // write answers resp, or RESPONSE_TOO_LARGE in its place when its encoding
@@ -202,36 +234,37 @@ func decode(data []byte, into any) error {
 
 // negotiate picks the response media type from Accept, and the status of a
 // request that is not valid GraphQL: 400 for application/graphql-response+json
-// (GraphQL over HTTP), 422 for application/json (gqlgen's convention).
-func negotiate(accept string) (contentType string, protocolStatus int) {
+// (GraphQL over HTTP), 422 for application/json (gqlgen's convention). ok is
+// false when Accept names neither (nor a wildcard covering them): 406.
+func negotiate(accept string) (contentType string, protocolStatus int, ok bool) {
 	const legacy, modern = "application/json", "application/graphql-response+json"
-	if accept == "" {
-		return legacy, http.StatusUnprocessableEntity
+	if strings.TrimSpace(accept) == "" {
+		return legacy, http.StatusUnprocessableEntity, true
 	}
 	for part := range strings.SplitSeq(accept, ",") {
 		switch mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt {
 		case "application/json", "application/*", "*/*":
-			return legacy, http.StatusUnprocessableEntity
+			return legacy, http.StatusUnprocessableEntity, true
 		case modern:
-			return modern, http.StatusBadRequest
+			return modern, http.StatusBadRequest, true
 		}
 	}
-	return modern, http.StatusBadRequest
+	return "", 0, false
 }
 
-func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
+func writeResponse(w http.ResponseWriter, resp any) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
 func writeError(w http.ResponseWriter, status int, err *gqlerror.Error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	writeResponse(w, &graphql.Response{Errors: gqlerror.List{err}})
+	writeResponse(w, &refusedResponse{Errors: gqlerror.List{err}})
 }
 
 // WriteInternalError answers a request that failed outside GraphQL (a panic
 // the HTTP server recovered from) with a 500 and INTERNAL_SERVER_ERROR; the
 // caller logs what happened.
-func WriteInternalError(w http.ResponseWriter) {
-	writeError(w, http.StatusInternalServerError, internal.gqlError(nil, nil, nil))
+func WriteInternalError(ctx context.Context, w http.ResponseWriter) {
+	writeError(w, http.StatusInternalServerError, internal.gqlError(nil, nil, nil).withRequestID(ctx))
 }

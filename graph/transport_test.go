@@ -131,3 +131,73 @@ func TestForeignMutationIsForbidden(t *testing.T) {
 		})
 	}
 }
+
+// TestGraphQLOverHTTPConformance pins the GraphQL-over-HTTP points the
+// graphql-http audits check beyond the refusals above: a request that never
+// executes has no data entry; a body without a query is malformed (400);
+// refusals speak the media type the client accepts; an Accept naming no
+// served media type is 406; the served schema has no @defer.
+func TestGraphQLOverHTTPConformance(t *testing.T) {
+	srv, _ := testServer(t, Options{Introspection: true}, false)
+	const modern = "application/graphql-response+json"
+	do := func(method, target, body string, header map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, strings.NewReader(body))
+		for k, v := range header {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, r)
+		return w
+	}
+	cases := []struct {
+		name, method, target, body string
+		header                     map[string]string
+		status                     int
+		contentType, code          string
+	}{
+		{"parse failure", "POST", "/graphql", `{"query":"{"}`, map[string]string{"Content-Type": "application/json", "Accept": modern}, 400, modern, "GRAPHQL_PARSE_FAILED"},
+		{"validation failure", "POST", "/graphql", `{"query":"{ nope }"}`, map[string]string{"Content-Type": "application/json", "Accept": modern}, 400, modern, "GRAPHQL_VALIDATION_FAILED"},
+		{"validation failure, legacy", "POST", "/graphql", `{"query":"{ nope }"}`, map[string]string{"Content-Type": "application/json"}, 422, "application/json", "GRAPHQL_VALIDATION_FAILED"},
+		{"misspelt query", "POST", "/graphql", `{"qeury":"{ __typename }"}`, map[string]string{"Content-Type": "application/json"}, 400, "application/json", "BAD_REQUEST"},
+		{"empty query", "GET", "/graphql?query=", "", nil, 400, "application/json", "BAD_REQUEST"},
+		{"mutation over GET, modern", "GET", "/graphql?query=mutation%7Blogout%7D", "", map[string]string{"Accept": modern}, 405, modern, "BAD_REQUEST"},
+		{"media type refused, modern", "POST", "/graphql", `query=x`, map[string]string{"Content-Type": "text/plain", "Accept": modern}, 415, modern, "BAD_REQUEST"},
+		{"html only", "GET", "/graphql?query=%7B__typename%7D", "", map[string]string{"Accept": "text/html"}, 406, "application/json", "BAD_REQUEST"},
+		{"@defer is not served", "POST", "/graphql", `{"query":"{ ... @defer { __typename } }"}`, map[string]string{"Content-Type": "application/json", "Accept": modern}, 400, modern, "GRAPHQL_VALIDATION_FAILED"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := do(c.method, c.target, c.body, c.header)
+			var body map[string]json.RawMessage
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("not JSON (%d): %s", w.Code, w.Body)
+			}
+			var resp gqlResponse
+			_ = json.Unmarshal(w.Body.Bytes(), &resp)
+			if w.Code != c.status || w.Header().Get("Content-Type") != c.contentType || resp.code() != c.code {
+				t.Fatalf("%d %q %s, want %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body, c.status, c.contentType, c.code)
+			}
+			if _, ok := body["data"]; ok {
+				t.Fatalf("a data entry for a request never executed: %s", w.Body)
+			}
+		})
+	}
+	t.Run("an executed error keeps data", func(t *testing.T) {
+		w := do("POST", "/graphql", `{"query":"{ me { id } }"}`, map[string]string{"Content-Type": "application/json"})
+		if !strings.Contains(w.Body.String(), `"data":null`) {
+			t.Fatalf("%s", w.Body)
+		}
+	})
+	t.Run("browsers' Accept is served JSON", func(t *testing.T) {
+		w := do("GET", "/graphql?query=%7B__typename%7D", "", map[string]string{"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+		if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" {
+			t.Fatalf("%d %s", w.Code, w.Header())
+		}
+	})
+	t.Run("no @defer in the schema", func(t *testing.T) {
+		resp := post(t, srv, `{ __schema { directives { name } } }`, nil)
+		if strings.Contains(string(resp.Data["__schema"]), `"defer"`) || !strings.Contains(string(resp.Data["__schema"]), `"auth"`) {
+			t.Fatalf("%s", resp.raw)
+		}
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/keys"
 	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/tracing"
 )
 
 func main() {
@@ -95,6 +96,17 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 func serve(cfg *config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	_, stopTracing, err := tracing.Setup(ctx, os.Getenv, "authql")
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("tracing: spans not flushed", "err", err)
+		}
+	}()
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -126,8 +138,16 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	log.Info("authql listening", "addr", ln.Addr().String(), "database", store.Redact(cfg.Database.URL),
 		"production", cfg.Production, "access_tokens", mode, "secret_from", cfg.Tokens.SecretSource,
 		"playground", cfg.GraphQL.Playground, "cookie_mode", cfg.Cookies.Refresh, "rate_limit", cfg.Limits.Enabled)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	servers := []*http.Server{srv}
+	if cfg.Server.MetricsAddr != "" {
+		msrv, err := serveMetrics(cfg.Server.MetricsAddr, a.Metrics.Handler(), log, errc)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, msrv)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -136,10 +156,35 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
+}
+
+// serveMetrics serves GET /metrics alone on addr (AUTHQL_METRICS_ADDR), for
+// a scraper on a network the public listener is not on; its end goes to errc.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Serve(ln) }()
+	return srv, nil
 }
 
 // writeTimeout leaves a login that queued for a password hasher as long as the

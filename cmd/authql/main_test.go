@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +98,36 @@ func TestServeAndDrainOnSIGTERM(t *testing.T) {
 	}
 	if strings.Contains(logs, "secret_from\":\"AUTHQL") {
 		t.Fatal("expected the generated key file in development")
+	}
+}
+
+// TestMetricsListener: with AUTHQL_METRICS_ADDR the binary serves /metrics
+// there, and the public address answers 404 for it.
+func TestMetricsListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := authqlbin.Start(t, authqlbin.Build(t), "AUTHQL_METRICS_ADDR="+addr)
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get(srv.URL + "/metrics"); code != http.StatusNotFound {
+		t.Fatalf("public /metrics: %d", code)
+	}
+	code, body := get("http://" + addr + "/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "authql_token_refreshes_total") || !strings.Contains(body, "go_sql_") {
+		t.Fatalf("%d %.300s", code, body)
 	}
 }

@@ -12,16 +12,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authql/authql/graph"
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/keys"
+	"github.com/authql/authql/internal/metrics"
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/ratelimit"
+	"github.com/authql/authql/internal/requestid"
 	"github.com/authql/authql/internal/server"
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/token"
+	"github.com/authql/authql/internal/tracing"
 )
 
 // Tunables that are not worth a setting.
@@ -40,6 +45,9 @@ const (
 // App is an assembled authql.
 type App struct {
 	Handler http.Handler
+	// Metrics serves GET /metrics. Handler serves it too unless
+	// AUTHQL_METRICS_ADDR gives it a listener of its own.
+	Metrics *metrics.Metrics
 	auth    *auth.Service
 	store   *store.Store
 	cfg     *config.Config
@@ -55,6 +63,14 @@ type Option func(*options)
 type options struct {
 	passwordParams password.Params
 	now            func() time.Time
+	tracer         trace.TracerProvider
+}
+
+// WithTracerProvider makes the spans of GraphQL operations and database
+// statements with tp; without it, with OpenTelemetry's global provider
+// (tracing.Setup installs one when OTLP export is configured).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracer = tp }
 }
 
 // WithPasswordParams replaces argon2id's cost: tests that create hundreds of
@@ -78,6 +94,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.tracer == nil {
+		o.tracer = otel.GetTracerProvider()
+	}
+	// Every line logged for a request carries its id.
+	log = slog.New(requestid.NewHandler(log.Handler()))
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
@@ -108,13 +129,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		st.Close()
 		return nil, fmt.Errorf("store: normalize stored emails: %w", err)
 	}
-	a := &App{store: st, cfg: cfg, log: log}
+	if err := st.Use(tracing.GORM(o.tracer)); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store: tracing: %w", err)
+	}
+	m := metrics.New(auth.Limits(cfg.Limits.Rules).RuleNames(), graph.Operations())
+	for pool, db := range st.Pools() {
+		m.AddDB(pool, db)
+	}
+	a := &App{store: st, cfg: cfg, log: log, Metrics: m}
 	limiter, err := a.limiter(ctx)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	mailer, err := newMailer(cfg, st, log)
+	mailer, err := newMailer(cfg, st, m, log)
 	if err != nil {
 		a.closeBackends()
 		return nil, err
@@ -126,7 +155,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	hasher := password.NewHasher(o.passwordParams, 0, cfg.Passwords.HashQueueTimeout)
 	a.auth = auth.New(st, tokens, hasher, limiter, auth.Options{
 		RefreshTTL: cfg.Tokens.RefreshTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.ReuseGrace,
-		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules), MFA: mfa, Mail: mailOpts,
+		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules), MFA: mfa, Mail: mailOpts, Observer: m,
 	}, log)
 	a.stopMail = func() {}
 	if mailer != nil {
@@ -146,17 +175,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		// A sessions list is costed at its cap, up to 100 items; a larger cap
 		// leaves longer lists to the response size limit.
 		MaxSessions: min(cfg.Sessions.MaxPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
+		Observe: m.GraphQLRequest, TracerProvider: o.tracer,
 	}
 	if cfg.Limits.Enabled {
 		// A rate limit of one request: off with the others.
 		gqlOpts.MaxMutationRepeats = maxMutationRepeats
 	}
 	gql := graph.NewHandler(a.auth, gqlOpts)
-	a.Handler = server.New(server.Options{
+	srvOpts := server.Options{
 		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.Keys.JWKSMaxAge,
 		Playground: cfg.GraphQL.Playground, CORSOrigins: cfg.Server.CORSOrigins,
 		Trusted: cfg.Server.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log,
-	})
+	}
+	if cfg.Server.MetricsAddr == "" {
+		srvOpts.Metrics = m.Handler()
+	}
+	a.Handler = server.New(srvOpts)
 	return a, nil
 }
 

@@ -40,9 +40,10 @@ func (m *outboxMailer) Queue(ctx context.Context, q *store.Queries, kind, to, to
 
 func (m *outboxMailer) Notify() { m.sender.Notify() }
 
-// newMailer builds account mail from the configuration: nil with AUTHQL_MAIL=off;
+// newMailer builds account mail from the configuration, its sends and queue
+// depth reported to obs: nil with AUTHQL_MAIL=off;
 // SMTP with AUTHQL_SMTP_URL; otherwise (development) the log.
-func newMailer(cfg *config.Config, st *store.Store, log *slog.Logger) (*outboxMailer, error) {
+func newMailer(cfg *config.Config, st *store.Store, obs mail.Observer, log *slog.Logger) (*outboxMailer, error) {
 	if !cfg.Mail.Enabled {
 		return nil, nil
 	}
@@ -61,6 +62,6 @@ func newMailer(cfg *config.Config, st *store.Store, log *slog.Logger) (*outboxMa
 	} else {
 		log.Warn("no SMTP server configured: account mail, links included, is written to the log (development only)")
 	}
-	sender := mail.NewSender(st, outbox, transport, mail.SenderConfig{Logger: log})
+	sender := mail.NewSender(st, outbox, transport, mail.SenderConfig{Logger: log, Observer: obs})
 	return &outboxMailer{outbox: outbox, sender: sender, appURL: cfg.Mail.AppURL}, nil
 }

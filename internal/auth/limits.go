@@ -42,6 +42,7 @@ func (s *Service) take(ctx context.Context, c Client, rule ratelimit.Rule, key s
 		e.UserID = owner()
 	}
 	s.auditRateLimited(ctx, e, rule)
+	s.opts.Observer.RateLimited(rule.Name)
 	return &RateLimitError{RetryAfter: res.RetryAfter}
 }
 

@@ -36,6 +36,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err != nil {
 		return nil, s.fail(err)
 	}
+	var revoked int64
 	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (issued, error) {
 		// The user row before any of its sessions, the order of a session
 		// start (see makeRoom): the reverse would deadlock with a login.
@@ -59,9 +60,11 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		if !changed {
 			return issued{}, ErrInvalidCredentials
 		}
-		if _, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now); err != nil {
+		n, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now)
+		if err != nil {
 			return issued{}, err
 		}
+		revoked = n // set by every attempt: the one that commits sets it last
 		// A reset link mailed before the change must not undo it.
 		if _, err := q.VoidEmailTokens(ctx, u.ID, MailPasswordReset, now); err != nil {
 			return issued{}, err
@@ -82,6 +85,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err != nil {
 		return nil, s.fail(err)
 	}
+	s.opts.Observer.SessionsRevoked(ReasonPasswordChange, int(revoked))
 	u.PasswordHash = hash
 	u.CredentialsVersion++
 	return s.payload(ctx, res, u)

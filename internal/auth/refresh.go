@@ -15,7 +15,9 @@ import (
 // pair returned. The immediate predecessor of the current token, presented
 // again within the grace window, gets the current token back (racing tabs
 // converge on one token); any other used token is reuse and revokes the session.
-func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, error) {
+func (s *Service) Refresh(ctx context.Context, c Client, raw string) (_ *Payload, err error) {
+	var outcome refreshOutcome
+	defer func() { s.opts.Observer.Refresh(refreshResultOf(outcome, err)) }()
 	if raw == "" {
 		return nil, ErrInvalidRefreshToken
 	}
@@ -30,6 +32,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (refreshResult, error) {
 		return s.refreshTx(ctx, q, c, claims, hash)
 	})
+	outcome = res.outcome
 	if err != nil {
 		if errors.Is(err, ErrInvalidRefreshToken) {
 			return nil, err
@@ -37,6 +40,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (*Payload, 
 		return nil, s.fail(err)
 	}
 	if res.outcome == reuseDetected {
+		s.opts.Observer.SessionsRevoked(ReasonReuse, 1)
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.sess.ID, "user", res.sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}

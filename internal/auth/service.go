@@ -86,6 +86,8 @@ type Options struct {
 	MFA MFAOptions
 	// Mail is account mail (verification, reset); a nil Mailer turns it off.
 	Mail MailOptions
+	// Observer counts events for metrics; nil counts nothing.
+	Observer Observer
 }
 
 // DefaultMaxSessionsPerUser is the session cap when Options sets none.
@@ -114,6 +116,9 @@ type Service struct {
 func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limiter ratelimit.Limiter, opts Options, log *slog.Logger) *Service {
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
 	}
 	s := &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: st.Now,
 		emailKey: emailTokenKey(opts.Mail.Secret)}

@@ -28,12 +28,17 @@ func (s *Service) Logout(ctx context.Context, c Client, raw string) error {
 // LogoutAll revokes every session of the caller.
 func (s *Service) LogoutAll(ctx context.Context, c Client, p Principal) error {
 	now := s.now()
-	return s.fail(s.store.InTx(ctx, func(q *store.Queries) error {
-		if _, err := q.RevokeUserSessions(ctx, p.UserID, "", ReasonLogoutAll, now); err != nil {
-			return err
+	n, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (int64, error) {
+		n, err := q.RevokeUserSessions(ctx, p.UserID, "", ReasonLogoutAll, now)
+		if err != nil {
+			return 0, err
 		}
-		return s.audit(ctx, q, Event{Type: EventLogoutAll, Client: c, UserID: p.UserID, SessionID: p.SessionID})
-	}))
+		return n, s.audit(ctx, q, Event{Type: EventLogoutAll, Client: c, UserID: p.UserID, SessionID: p.SessionID})
+	})
+	if err == nil {
+		s.opts.Observer.SessionsRevoked(ReasonLogoutAll, int(n))
+	}
+	return s.fail(err)
 }
 
 // RevokeSession revokes one of the caller's sessions; ErrNotFound for any id
@@ -66,14 +71,17 @@ func (s *Service) revoke(ctx context.Context, c Client, userID, id, event, reaso
 		return true, nil
 	}
 	now := s.now()
-	err = s.store.InTx(ctx, func(q *store.Queries) error {
+	revoked, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (bool, error) {
 		revoked, err := q.RevokeSession(ctx, userID, id, reason, now)
 		if err != nil || !revoked {
 			// Not revoked: a racing call did it, and wrote its event.
-			return err
+			return false, err
 		}
-		return s.audit(ctx, q, Event{Type: event, Client: c, UserID: userID, SessionID: id})
+		return true, s.audit(ctx, q, Event{Type: event, Client: c, UserID: userID, SessionID: id})
 	})
+	if revoked {
+		s.opts.Observer.SessionsRevoked(reason, 1)
+	}
 	return true, s.fail(err)
 }
 
@@ -120,5 +128,8 @@ func (s *Service) makeRoom(ctx context.Context, q *store.Queries, c Client, user
 			return err
 		}
 	}
+	// Counted before the commit: a transaction that runs again after a
+	// deadlock counts its evictions again, a rare overcount of a rare event.
+	s.opts.Observer.SessionsRevoked(ReasonEvicted, len(ids))
 	return nil
 }

@@ -55,10 +55,11 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 // MFA, answers MFARequiredError with the mfaToken that VerifyMFA takes.
 // Unknown email and wrong password are one error, and both spend one
 // password verification.
-func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Payload, error) {
+func (s *Service) Login(ctx context.Context, c Client, email, pw string) (_ *Payload, err error) {
+	defer func() { s.opts.Observer.Login(loginResult(err)) }()
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
-	email, err := s.admit(ctx, c, s.opts.Limits.LoginIP, email, pw)
+	email, err = s.admit(ctx, c, s.opts.Limits.LoginIP, email, pw)
 	if err != nil {
 		return nil, err
 	}

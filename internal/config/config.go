@@ -45,7 +45,9 @@ type Config struct {
 
 // Server is the HTTP listener and what it believes of its peers.
 type Server struct {
-	Addr           string
+	Addr string
+	// MetricsAddr, when set, serves /metrics on a listener of its own.
+	MetricsAddr    string
 	ShutdownGrace  time.Duration
 	TrustedProxies []netip.Prefix
 	CORSOrigins    []string

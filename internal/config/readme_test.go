@@ -59,3 +59,32 @@ func TestSettingsBindDistinctFields(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIReferenceDocumentsEverySetting: docs/api.md, the API reference,
+// lists every setting the config parses, and no other.
+func TestAPIReferenceDocumentsEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Settings\n")
+	if !ok {
+		t.Fatal("docs/api.md has no Settings section")
+	}
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(AUTHQL_[A-Z0-9_]+)` \\|").FindAllStringSubmatch(section, -1) {
+		documented = append(documented, m[1])
+	}
+	var code []string
+	for _, s := range new(Config).settings() {
+		code = append(code, s.env)
+		if !slices.Contains(documented, s.env) {
+			t.Errorf("%s is a setting docs/api.md does not document", s.env)
+		}
+	}
+	for _, name := range documented {
+		if !slices.Contains(code, name) {
+			t.Errorf("docs/api.md documents %s, which is no setting", name)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Package server is authql's http.Handler: the routes, and the middleware that
-// grants CORS, finds the client address and the credentials, hands them to
-// the GraphQL layer through reqctx, and recovers from panics. What a GraphQL
+// names each request, grants CORS, finds the client address and the
+// credentials, hands them to the GraphQL layer through reqctx, and recovers
+// from panics. What a GraphQL
 // request may be (methods, media types, body size), and every answer to one,
 // is the GraphQL handler's.
 package server
@@ -16,10 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/cors"
+
 	"github.com/authql/authql/graph"
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/playground"
 	"github.com/authql/authql/internal/reqctx"
+	"github.com/authql/authql/internal/requestid"
 )
 
 // Options configure the handler.
@@ -35,16 +39,27 @@ type Options struct {
 	// network for the rate limits (64 when zero).
 	IPv6Prefix int
 	Log        *slog.Logger
+	// Metrics, when set, serves GET /metrics on this handler; leave it nil
+	// when metrics have a listener of their own (GET /metrics is then 404).
+	Metrics http.Handler
 }
 
 // New returns the handler serving every route of the contract.
 func New(o Options) http.Handler {
 	mux := http.NewServeMux()
-	h := &handler{o: o, allowed: map[string]bool{}}
-	for _, origin := range o.CORSOrigins {
-		h.allowed[strings.TrimRight(origin, "/")] = true
+	origins := make([]string, len(o.CORSOrigins))
+	for i, origin := range o.CORSOrigins {
+		origins[i] = strings.TrimRight(origin, "/")
 	}
-	mux.Handle("/graphql", h.graphql())
+	h := &handler{o: o, cors: cors.New(cors.Options{
+		AllowedOrigins:   origins,
+		AllowCredentials: true,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"Content-Type", "Authorization", requestid.Header},
+		ExposedHeaders:   []string{requestid.Header},
+		MaxAge:           600,
+	})}
+	mux.Handle("/graphql", h.cors.Handler(h.graphql()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -55,20 +70,23 @@ func New(o Options) http.Handler {
 		mux.Handle("/{$}", pg)
 		mux.Handle(playground.AssetPrefix, pg)
 	}
-	return h.recover(h.logRequests(securityHeaders(mux)))
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	return requestid.Middleware(h.recover(h.logRequests(securityHeaders(mux))))
 }
 
 type handler struct {
-	o       Options
-	allowed map[string]bool
+	o    Options
+	cors *cors.Cors
 }
 
-// graphql wraps the GraphQL handler: CORS, then the request state for the
-// resolvers.
+// graphql wraps the GraphQL handler (behind CORS, which answers preflights
+// itself) with the request state for the resolvers.
 func (h *handler) graphql() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
-		foreign := h.cors(w, r)
+		foreign := h.foreign(r)
 		ip := clientIP(r, h.o.Trusted)
 		req := &reqctx.Request{
 			Client:        auth.Client{IP: ip, Network: limitKey(ip, h.o.IPv6Prefix), UserAgent: r.UserAgent()},
@@ -82,23 +100,13 @@ func (h *handler) graphql() http.Handler {
 	})
 }
 
-// cors grants CORS with credentials to the configured origins only, and
-// reports a browser request from any other foreign origin (which may then run
-// no mutation). Same-origin requests (the playground) are not foreign.
-func (h *handler) cors(w http.ResponseWriter, r *http.Request) (foreign bool) {
+// foreign reports a browser request from an origin that CORS does not allow
+// and that is not this server's own (the playground): such a page may run no
+// mutation. CORS only keeps a page from reading the answer; this rule keeps
+// the mutation from running at all.
+func (h *handler) foreign(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return false
-	}
-	w.Header().Add("Vary", "Origin")
-	if h.allowed[origin] {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-		if r.Method == http.MethodOptions {
-			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
-			w.Header().Set("Access-Control-Max-Age", "600")
-		}
+	if origin == "" || h.cors.OriginAllowed(r) {
 		return false
 	}
 	u, err := url.Parse(origin)
@@ -205,7 +213,7 @@ func (h *handler) recover(next http.Handler) http.Handler {
 					panic(p)
 				}
 				h.o.Log.ErrorContext(r.Context(), "panic in handler", "panic", p, "path", r.URL.Path)
-				graph.WriteInternalError(w)
+				graph.WriteInternalError(r.Context(), w)
 			}
 		}()
 		next.ServeHTTP(w, r)
