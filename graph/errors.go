@@ -67,6 +67,9 @@ var presentations = []func(error) (presentation, bool){
 	is(auth.ErrMailOff, CodeUnavailable, "account mail is turned off on this server"),
 	is(auth.ErrInvalidToken, CodeInvalidToken, "the token is invalid, expired or already used"),
 	is(auth.ErrInvalidMFACode, CodeInvalidMFACode, "the code is not valid"),
+	is(auth.ErrMFAEnabled, CodeBadUserInput, "MFA is already enabled: disable MFA first"),
+	is(auth.ErrNoTOTPEnrollment, CodeBadUserInput, "no TOTP enrollment is pending: call enrollTotp first"),
+	is(auth.ErrMFANotEnabled, CodeBadUserInput, "MFA is not enabled"),
 	as(func(e *auth.MFARequiredError) presentation {
 		return presentation{code: CodeMFARequired, message: "a second factor is required: call verifyMfa with the mfaToken and a code", ext: map[string]any{"mfaToken": e.Token}}
 	}),

@@ -33,11 +33,14 @@ type RecoveryCode struct {
 // mfaToken the login answered, stored as a keyed hash like a refresh token.
 // It is single-use and dies after too many wrong codes.
 type MFAChallenge struct {
-	ID             string     `gorm:"primaryKey;type:varchar(36)"`
-	UserID         string     `gorm:"type:varchar(36);not null;index:idx_mfa_challenges_user"`
-	Hash           string     `gorm:"type:char(64);not null;uniqueIndex:idx_mfa_challenges_hash" json:"-"`
-	ExpiresAt      time.Time  `gorm:"not null;index:idx_mfa_challenges_expires"`
-	FailedAttempts int        `gorm:"not null;default:0"`
-	UsedAt         *time.Time ``
-	CreatedAt      time.Time  `gorm:"not null"`
+	ID             string    `gorm:"primaryKey;type:varchar(36)"`
+	UserID         string    `gorm:"type:varchar(36);not null;index:idx_mfa_challenges_user"`
+	Hash           string    `gorm:"type:char(64);not null;uniqueIndex:idx_mfa_challenges_hash" json:"-"`
+	ExpiresAt      time.Time `gorm:"not null;index:idx_mfa_challenges_expires"`
+	FailedAttempts int       `gorm:"not null;default:0"`
+	// CredentialsVersion is the user's credentials version whose password the
+	// login verified: a password changed since makes the challenge useless.
+	CredentialsVersion uint64     `gorm:"not null;default:0"`
+	UsedAt             *time.Time ``
+	CreatedAt          time.Time  `gorm:"not null"`
 }

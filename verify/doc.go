@@ -28,6 +28,10 @@
 // wrap the GraphQL handler in [Verifier.Middleware], which puts the verified
 // claims in the request's context: the package's Example is that main.go.
 // A resolver reads the user with [ClaimsFromContext] (ExampleClaimsFromContext).
+// Besides who the user is, [Claims] say whether they verified their email
+// (EmailVerified) and how the session was authenticated (AMR): gate what
+// needs a second factor on [Claims.AuthenticatedWith]("otp")
+// (ExampleClaims_AuthenticatedWith).
 //
 // For endpoints that are private as a whole, wrap them with
 // [Verifier.RequireAuth] instead; it answers 401 without calling them.

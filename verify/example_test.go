@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -58,4 +59,28 @@ func ExampleClaimsFromContext() {
 	// Output:
 	// u_42 in session s_7
 	// verify: missing token
+}
+
+// A field that needs a second factor gates on the amr claim: the session
+// must have been authenticated with a one-time code (verifyMfa), not the
+// password alone.
+func ExampleClaims_AuthenticatedWith() {
+	requireOTP := func(ctx context.Context) error {
+		claims, ok := verify.ClaimsFromContext(ctx)
+		if !ok {
+			return verify.ErrMissingToken
+		}
+		if !claims.AuthenticatedWith("otp") {
+			return errors.New("this needs a login with a second factor")
+		}
+		return nil
+	}
+
+	password := verify.ContextWithClaims(context.Background(), &verify.Claims{Subject: "u_42", AMR: []string{"pwd"}})
+	otp := verify.ContextWithClaims(context.Background(), &verify.Claims{Subject: "u_42", EmailVerified: true, AMR: []string{"pwd", "otp"}})
+	fmt.Println(requireOTP(password))
+	fmt.Println(requireOTP(otp))
+	// Output:
+	// this needs a login with a second factor
+	// <nil>
 }

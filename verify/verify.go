@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,19 @@ type Claims struct {
 	Audience  string
 	IssuedAt  time.Time // iat; zero if absent
 	ExpiresAt time.Time // exp
+	// EmailVerified is email_verified: the user proved they own the address.
+	EmailVerified bool
+	// AMR is amr (RFC 8176), how the session was authenticated: ["pwd"],
+	// ["pwd","otp"] after a second factor, ["email"] after a password reset
+	// by mail. Refreshing keeps the session's amr. Nil when the token has none.
+	AMR []string
+}
+
+// AuthenticatedWith reports whether the session was authenticated with
+// method, one of the amr values: AuthenticatedWith("otp") gates what needs a
+// second factor.
+func (c *Claims) AuthenticatedWith(method string) bool {
+	return slices.Contains(c.AMR, method)
 }
 
 // Verifier verifies authql access tokens against authql's published keys.
@@ -211,7 +225,9 @@ func isLoopback(host string) bool {
 // tokenClaims is the JSON shape of an authql access token's claims.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID     string   `json:"sid"`
+	EmailVerified bool     `json:"email_verified"`
+	AMR           []string `json:"amr"`
 }
 
 // Validate is called by the jwt parser after the standard checks. A token
@@ -265,6 +281,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		Issuer:    tc.Issuer,
 		Audience:  v.audience,
 		ExpiresAt: tc.ExpiresAt.Time,
+
+		EmailVerified: tc.EmailVerified,
+		AMR:           tc.AMR,
 	}
 	if tc.IssuedAt != nil {
 		c.IssuedAt = tc.IssuedAt.Time

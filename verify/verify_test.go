@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +73,7 @@ func TestVerifyAcceptsValidTokens(t *testing.T) {
 				IssuedAt:  now,
 				ExpiresAt: time.Unix(claims["exp"].(int64), 0),
 			}
-			if *got != want {
+			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("claims = %+v, want %+v", *got, want)
 			}
 		})
@@ -342,5 +345,51 @@ func TestVerifyReturnsContextErrorWhileWaitingForKeys(t *testing.T) {
 	waitForRefresh(v)
 	if hits := srv.hits.Load(); hits != 2 {
 		t.Errorf("JWKS fetched %d times, want 2", hits)
+	}
+}
+
+// TestVerifyExposesEmailVerifiedAndAMR: email_verified and amr reach Claims as
+// authql wrote them; an amr of the wrong shape refuses the token.
+func TestVerifyExposesEmailVerifiedAndAMR(t *testing.T) {
+	srv, k := standardServer(t)
+	clock := newClock()
+	v := newTestVerifier(t, srv, clock)
+	tests := []struct {
+		name     string
+		claims   map[string]any
+		verified bool
+		amr      []string
+		otp      bool
+	}{
+		{name: "neither (a token of before the claims)"},
+		{name: "password", claims: map[string]any{"email_verified": false, "amr": []string{"pwd"}}, amr: []string{"pwd"}},
+		{name: "second factor", claims: map[string]any{"email_verified": true, "amr": []string{"pwd", "otp"}}, verified: true, amr: []string{"pwd", "otp"}, otp: true},
+		{name: "password reset", claims: map[string]any{"email_verified": true, "amr": []string{"email"}}, verified: true, amr: []string{"email"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			claims := claimsAt(clock.Now())
+			maps.Copy(claims, tt.claims)
+			got, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodEdDSA, k.ed, "ed", claims, nil))
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if got.EmailVerified != tt.verified || !slices.Equal(got.AMR, tt.amr) || got.AuthenticatedWith("otp") != tt.otp {
+				t.Fatalf("email_verified %v, amr %q, otp %v; want %v, %q, %v", got.EmailVerified, got.AMR, got.AuthenticatedWith("otp"), tt.verified, tt.amr, tt.otp)
+			}
+		})
+	}
+	for name, bad := range map[string]map[string]any{
+		"amr as a string":            {"amr": "pwd otp"},
+		"email_verified as a string": {"email_verified": "true"},
+		"amr holding a number":       {"amr": []any{"pwd", 1}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			claims := claimsAt(clock.Now())
+			maps.Copy(claims, bad)
+			if _, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodEdDSA, k.ed, "ed", claims, nil)); !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("Verify: %v, want ErrInvalidToken", err)
+			}
+		})
 	}
 }

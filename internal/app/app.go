@@ -93,6 +93,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	// AUTHQL_ISSUER names the service in authenticator apps as in tokens.
+	mfa, err := auth.NewMFAOptions(cfg.Tokens.Secret, cfg.Tokens.Issuer, cfg.MFA.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.Database.URL, store.WithClock(o.now))
 	if err != nil {
 		return nil, err
@@ -110,7 +115,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	hasher := password.NewHasher(o.passwordParams, 0, cfg.Passwords.HashQueueTimeout)
 	a.auth = auth.New(st, tokens, hasher, limiter, auth.Options{
 		RefreshTTL: cfg.Tokens.RefreshTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.ReuseGrace,
-		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules),
+		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules), MFA: mfa,
 	}, log)
 	gqlOpts := graph.Options{
 		Introspection: cfg.GraphQL.Introspection, CookieMode: cfg.Cookies.Refresh, MaxBodyBytes: maxBodyBytes, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
@@ -171,7 +176,8 @@ func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
 	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, l.RedisPrefix), memory, a.log), nil
 }
 
-// RunBackground prunes expired sessions and old audit events until ctx ends.
+// RunBackground prunes expired sessions, expired MFA challenges and old audit
+// events until ctx ends.
 func (a *App) RunBackground(ctx context.Context) {
 	a.auth.Prune(ctx, pruneInterval, a.cfg.Audit.Retention)
 }

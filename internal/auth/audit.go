@@ -164,8 +164,8 @@ func DecodeCursor(c string) (uint64, bool) {
 	return id, err == nil && id > 0
 }
 
-// Prune deletes sessions (with their refresh tokens) that expired, and audit
-// events older than retention. It returns when ctx is done, pruning every interval.
+// Prune deletes sessions (with their refresh tokens) and login MFA
+// challenges that expired, and audit events older than retention. It returns when ctx is done, pruning every interval.
 func (s *Service) Prune(ctx context.Context, interval, retention time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -188,6 +188,7 @@ func (s *Service) pruneOnce(ctx context.Context, retention time.Duration) {
 	}{
 		{"sessions", func() (int64, error) { return s.store.PruneExpired(ctx, now, batch) }},
 		{"audit events", func() (int64, error) { return s.store.PruneAuditEvents(ctx, now.Add(-retention), batch) }},
+		{"mfa challenges", func() (int64, error) { return s.store.PruneMFAChallenges(ctx, now, batch) }},
 	} {
 		// Small batches keep the SQLite writer free for logins between them.
 		for ctx.Err() == nil {

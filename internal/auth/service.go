@@ -82,6 +82,8 @@ type Options struct {
 	// revokes the least recently used. Zero means DefaultMaxSessionsPerUser.
 	MaxSessionsPerUser int
 	Limits             Limits
+	// MFA is what the second factor needs (NewMFAOptions).
+	MFA MFAOptions
 }
 
 // DefaultMaxSessionsPerUser is the session cap when Options sets none.

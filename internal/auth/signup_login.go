@@ -37,8 +37,10 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	return p, err
 }
 
-// Login checks credentials and starts a session. Unknown email and wrong
-// password are one error, and both spend one password verification.
+// Login checks credentials and starts a session, or, for an account with
+// MFA, answers MFARequiredError with the mfaToken that VerifyMFA takes.
+// Unknown email and wrong password are one error, and both spend one
+// password verification.
 func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Payload, error) {
 	// Attempts are taken before the password is checked and given back when it
 	// was right, so only failures count and racing attempts cannot overshoot.
@@ -79,11 +81,18 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (*Paylo
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.startSession(ctx, c, u, EventLogin, AMRPassword, credentialsUnchanged(ctx, u))
-	if errors.Is(err, ErrInvalidCredentials) {
-		s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
+	// An account with a second factor gets an mfaToken instead of a session,
+	// also when its factor was confirmed after u was read.
+	if !u.MFAEnabled {
+		p, err := s.startSession(ctx, c, u, EventLogin, AMRPassword, passwordSuffices(ctx, u))
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
+		}
+		if !errors.Is(err, errSecondFactorNow) {
+			return p, err
+		}
 	}
-	return p, err
+	return nil, s.requireSecondFactor(ctx, u)
 }
 
 // admit opens Signup and Login: the address in its stored form, a password

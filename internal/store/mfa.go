@@ -14,6 +14,29 @@ import (
 // its row changed: of two requests racing with the same code, on one instance
 // or two, exactly one wins, on both engines.
 
+// LockMFAState reads a user's credentials version and whether MFA is on.
+// Inside a MySQL transaction it locks the user row (see LockCredentials): the
+// flows that turn MFA on or off and the session starts that depend on it take
+// this lock first, so each sees the other whole.
+func (q *Queries) LockMFAState(ctx context.Context, userID string) (version uint64, enabled bool, err error) {
+	defer wrap(&err, "store.LockMFAState")
+	var row struct {
+		CredentialsVersion uint64
+		MFAEnabled         bool
+	}
+	err = q.forUpdate(ctx).Model(&models.User{}).Select("credentials_version", "mfa_enabled").
+		Where("id = ?", userID).Take(&row).Error
+	return row.CredentialsVersion, row.MFAEnabled, classify(err)
+}
+
+// SetMFAEnabled writes users.mfa_enabled, in the transaction that confirms or
+// removes the factor it mirrors (after LockMFAState found the user).
+func (q *Queries) SetMFAEnabled(ctx context.Context, userID string, on bool, now time.Time) (err error) {
+	defer wrap(&err, "store.SetMFAEnabled")
+	return classify(q.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).
+		Updates(map[string]any{"mfa_enabled": on, "updated_at": now}).Error)
+}
+
 // StartTOTPEnrollment stores f as the user's pending factor, replacing a
 // pending one. It fails with ErrDuplicate when the user has a confirmed
 // factor, which enrolment never replaces. Two statements: run it in the
