@@ -5,6 +5,7 @@
 //   SPA_URL=http://127.0.0.1:PORT CHROMIUM=/usr/bin/chromium node e2e/run.mjs
 //
 // Each flow prints "ok N - name (ms)" or "not ok"; the exit code is the verdict.
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,6 +195,53 @@ flow('logout ends the session in every tab', async () => {
   await onLoginPage(a);
   const cookies = await laptop.cookies();
   assert(!cookies.some((k) => k.name === '__Host-authql_refresh'), `cookie kept: ${JSON.stringify(cookies)}`);
+});
+
+/** Calls authql through the SPA's origin as a script would, outside the browser. */
+async function gql(query, variables = {}, token) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(token && { Authorization: `Bearer ${token}` }) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) throw new Error(`${query}: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/** The RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret, steps from now. */
+function totp(secret, steps = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + steps));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+
+flow('login with a second factor: MFA_REQUIRED, then verifyMfa', async () => {
+  const mfaEmail = `spa-mfa-${Date.now()}@example.com`;
+  const { signup } = await gql('mutation($e: String!, $p: String!) { signup(input: {email: $e, password: $p}) { accessToken } }', { e: mfaEmail, p: password });
+  const { enrollTotp } = await gql('mutation { enrollTotp { secret } }', {}, signup.accessToken);
+  await gql('mutation($c: String!) { confirmTotp(code: $c) }', { c: totp(enrollTotp.secret) }, signup.accessToken);
+
+  const d = await tab(await browser.newContext({ baseURL: base }));
+  await d.goto('/login');
+  await login(d, mfaEmail, password);
+  const step = d.getByRole('form', { name: 'Two-factor code' });
+  const near = [-1, 0, 1, 2].map((n) => totp(enrollTotp.secret, n));
+  await step.getByLabel('Code').fill(['000000', '111111', '222222', '333333', '444444'].find((c) => !near.includes(c)));
+  await step.getByRole('button', { name: 'Verify' }).click();
+  await step.getByRole('alert').filter({ hasText: 'That code did not work.' }).waitFor();
+  // The confirmation spent this step's code: a code is good once per account.
+  await step.getByLabel('Code').fill(totp(enrollTotp.secret, 1));
+  await step.getByRole('button', { name: 'Verify' }).click();
+  await signedInAs(d, mfaEmail);
+  await d.getByText('Two-factor authentication is on.').waitFor();
+  await d.context().close();
 });
 
 let passed = 0;
