@@ -52,6 +52,10 @@ const bearerOf = (op: Operation): string | null => {
 // is sent.
 let failedWith: string | null = null;
 
+// The refresh mutation as sent past the auth exchange, once it has started.
+let rawRefresh: (() => Promise<OperationResult<RefreshResult>>) | null = null;
+let refreshing: Promise<boolean> | null = null;
+
 export const client = new Client({
   url: '/graphql',
   preferGetMethod: false,
@@ -80,8 +84,6 @@ export const client = new Client({
   ],
 });
 
-let rawRefresh: (() => Promise<OperationResult<RefreshResult>>) | null = null;
-let refreshing: Promise<boolean> | null = null;
 
 /**
  * Trades the refresh cookie for a new access token. Concurrent callers share
