@@ -45,6 +45,8 @@ type App struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	redis   *redis.Client
+	// stopMail stops the mail sender and waits for its attempts in flight.
+	stopMail func()
 }
 
 // Option adjusts what New builds, for tests.
@@ -112,11 +114,33 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		st.Close()
 		return nil, err
 	}
+	mailer, err := newMailer(cfg, st, log)
+	if err != nil {
+		a.closeBackends()
+		return nil, err
+	}
+	mailOpts := auth.MailOptions{VerifyTTL: cfg.Mail.VerifyTTL, ResetTTL: cfg.Mail.ResetTTL, Secret: cfg.Tokens.Secret}
+	if mailer != nil {
+		mailOpts.Mailer = mailer
+	}
 	hasher := password.NewHasher(o.passwordParams, 0, cfg.Passwords.HashQueueTimeout)
 	a.auth = auth.New(st, tokens, hasher, limiter, auth.Options{
 		RefreshTTL: cfg.Tokens.RefreshTTL, SessionMaxAge: cfg.Tokens.SessionMaxAge, ReuseGrace: cfg.Tokens.ReuseGrace,
-		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules), MFA: mfa,
+		MaxSessionsPerUser: cfg.Sessions.MaxPerUser, Limits: auth.Limits(cfg.Limits.Rules), MFA: mfa, Mail: mailOpts,
 	}, log)
+	a.stopMail = func() {}
+	if mailer != nil {
+		// The sender lives as long as the app, not as RunBackground: a
+		// mutation that answered has queued a mail, and an app that serves
+		// requests delivers it, whoever embeds it.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = mailer.sender.Run(ctx)
+		}()
+		a.stopMail = func() { cancel(); <-done }
+	}
 	gqlOpts := graph.Options{
 		Introspection: cfg.GraphQL.Introspection, CookieMode: cfg.Cookies.Refresh, MaxBodyBytes: maxBodyBytes, ComplexityLimit: complexityLimit, Limits: graph.DefaultLimits,
 		// A sessions list is costed at its cap, up to 100 items; a larger cap
@@ -182,8 +206,18 @@ func (a *App) RunBackground(ctx context.Context) {
 	a.auth.Prune(ctx, pruneInterval, a.cfg.Audit.Retention)
 }
 
-// Close releases the database and Redis.
+// Close finishes the work of requests already answered (password reset
+// requests, and mail attempts in flight: mail still queued waits in the
+// database for the next sender), then releases the database and Redis. Call
+// it once the server has stopped taking requests.
 func (a *App) Close() error {
+	a.auth.Close()
+	a.stopMail()
+	return a.closeBackends()
+}
+
+// closeBackends releases the database and Redis.
+func (a *App) closeBackends() error {
 	var errs []error
 	if a.redis != nil {
 		errs = append(errs, a.redis.Close())

@@ -189,6 +189,7 @@ func (s *Service) pruneOnce(ctx context.Context, retention time.Duration) {
 		{"sessions", func() (int64, error) { return s.store.PruneExpired(ctx, now, batch) }},
 		{"audit events", func() (int64, error) { return s.store.PruneAuditEvents(ctx, now.Add(-retention), batch) }},
 		{"mfa challenges", func() (int64, error) { return s.store.PruneMFAChallenges(ctx, now, batch) }},
+		{"email tokens", func() (int64, error) { return s.store.PruneEmailTokens(ctx, now, batch) }},
 	} {
 		// Small batches keep the SQLite writer free for logins between them.
 		for ctx.Err() == nil {

@@ -62,6 +62,10 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		if _, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now); err != nil {
 			return issued{}, err
 		}
+		// A reset link mailed before the change must not undo it.
+		if _, err := q.VoidEmailTokens(ctx, u.ID, MailPasswordReset, now); err != nil {
+			return issued{}, err
+		}
 		currentToken, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 		if err != nil {
 			return issued{}, err

@@ -84,6 +84,8 @@ type Options struct {
 	Limits             Limits
 	// MFA is what the second factor needs (NewMFAOptions).
 	MFA MFAOptions
+	// Mail is account mail (verification, reset); a nil Mailer turns it off.
+	Mail MailOptions
 }
 
 // DefaultMaxSessionsPerUser is the session cap when Options sets none.
@@ -100,6 +102,10 @@ type Service struct {
 	// now is the store's clock: every time the service reads is written, or
 	// compared with a stored one, so both agree on it to the millisecond.
 	now func() time.Time
+	// emailKey hashes email tokens; resets works off password reset requests
+	// (nil while mail is off).
+	emailKey []byte
+	resets   *resetWorkers
 }
 
 // New wires a Service. limiter may be ratelimit.Disabled{}. The service reads
@@ -109,7 +115,12 @@ func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limite
 	if opts.MaxSessionsPerUser <= 0 {
 		opts.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
-	return &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: st.Now}
+	s := &Service{store: st, tokens: tokens, hasher: hasher, limiter: limiter, opts: opts, log: log, now: st.Now,
+		emailKey: emailTokenKey(opts.Mail.Secret)}
+	if opts.Mail.Mailer != nil {
+		s.resets = startResetWorkers(s, opts.Mail.ResetWorkers, opts.Mail.ResetQueue)
+	}
+	return s
 }
 
 // User returns a user by id.

@@ -30,9 +30,23 @@ func (s *Service) Signup(ctx context.Context, c Client, email, pw string) (*Payl
 	}
 	now := s.now()
 	u := &models.User{ID: token.NewID(), Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	p, err := s.startSession(ctx, c, u, EventSignup, AMRPassword, func(q *store.Queries) error { return q.CreateUser(ctx, u) })
+	mailer := s.opts.Mail.Mailer
+	p, err := s.startSession(ctx, c, u, EventSignup, AMRPassword, func(q *store.Queries) error {
+		if err := q.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if mailer == nil {
+			return nil
+		}
+		// With the account: an account never lacks its first link, and a
+		// link never outlives a signup that failed.
+		return s.mailToken(ctx, q, u, MailVerifyEmail, s.opts.Mail.VerifyTTL)
+	})
 	if errors.Is(err, store.ErrDuplicate) {
 		return nil, ErrEmailTaken
+	}
+	if err == nil && mailer != nil {
+		mailer.Notify()
 	}
 	return p, err
 }
@@ -160,8 +174,13 @@ func (s *Service) startSession(ctx context.Context, c Client, u *models.User, ev
 		if err := entitle(q); err != nil {
 			return err
 		}
-		if err := s.makeRoom(ctx, q, c, u.ID, now); err != nil {
-			return err
+		// A user this very transaction created has no session to make room
+		// among; counting would only take gap locks in the sessions index next
+		// to other signups' rows, which deadlocked racing signups on InnoDB.
+		if event != EventSignup {
+			if err := s.makeRoom(ctx, q, c, u.ID, now); err != nil {
+				return err
+			}
 		}
 		if err := q.CreateSession(ctx, sess, row); err != nil {
 			return err

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	netmail "net/mail"
+	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -53,8 +55,10 @@ func WithSMTPTLSConfig(c *tls.Config) SMTPOption {
 //
 // With credentials the client authenticates with the strongest mechanism the
 // server offers; on a connection that is not encrypted it never sends a
-// password in clear (PLAIN, LOGIN), so it fails rather than leak it. Without
-// credentials it does not authenticate. from is an RFC 5322 address such as
+// password in clear (PLAIN, LOGIN), so it fails rather than leak it, unless
+// the server is on a loopback address (127.0.0.0/8, ::1, localhost), as Go's
+// net/smtp allows: a relay on the same machine. Without credentials it does
+// not authenticate. from is an RFC 5322 address such as
 // "authql <no-reply@example.com>".
 func NewSMTP(rawURL, from string, opts ...SMTPOption) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
@@ -118,7 +122,16 @@ func (t *SMTP) Send(ctx context.Context, m Message) error {
 	} else {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
 	}
-	if t.auth {
+	switch {
+	case t.auth && loopback(t.host):
+		// As net/smtp's PlainAuth: a password sent in clear to this very
+		// machine crosses no network, so a local relay without TLS works.
+		// Challenge-response mechanisms still come first.
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(
+			gomail.SMTPAuthSCRAMSHA256PLUS, gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthSCRAMSHA1PLUS, gomail.SMTPAuthSCRAMSHA1,
+			gomail.SMTPAuthCramMD5, gomail.SMTPAuthPlainNoEnc, gomail.SMTPAuthLoginNoEnc),
+			gomail.WithUsername(t.user), gomail.WithPassword(t.pass))
+	case t.auth:
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
 			gomail.WithUsername(t.user), gomail.WithPassword(t.pass))
 	}
@@ -126,7 +139,18 @@ func (t *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	return client.DialAndSendWithContext(ctx, msg)
+	conn, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	if err := client.SendWithSMTPClient(conn, msg); err != nil {
+		_ = client.CloseWithSMTPClient(conn)
+		return fmt.Errorf("send failed: %w", err)
+	}
+	// The server took the mail when it answered the end of DATA: a QUIT that
+	// fails after that must not make the sender deliver it a second time.
+	_ = client.CloseWithSMTPClient(conn)
+	return nil
 }
 
 func (t *SMTP) message(m Message, now time.Time) (*gomail.Msg, error) {
@@ -143,4 +167,14 @@ func (t *SMTP) message(m Message, now time.Time) (*gomail.Msg, error) {
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	return msg, nil
+}
+
+// loopback reports whether host names this machine: localhost, or an address
+// in 127.0.0.0/8 or ::1.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -227,6 +227,7 @@ func openMySQL(rawURL string, now func() time.Time) (*Store, error) {
 var tables = []any{
 	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
 	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
+	&models.EmailToken{},
 }
 
 // migrate creates or updates the tables. Instances starting together must not
