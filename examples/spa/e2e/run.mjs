@@ -197,6 +197,54 @@ flow('logout ends the session in every tab', async () => {
   assert(!cookies.some((k) => k.name === '__Host-authql_refresh'), `cookie kept: ${JSON.stringify(cookies)}`);
 });
 
+/** The newest link of kind (verify-email, reset-password) mailed to addr, as the SMTP server received it. */
+async function mailedLink(addr, kind) {
+  const res = await fetch(`${base}/__test/mail?to=${encodeURIComponent(addr)}&kind=${kind}`);
+  const body = await res.text();
+  assert(res.ok, `mail: ${body}`);
+  assert(body.startsWith(`${base}/${kind}#token=`), `link ${body} is not the SPA's /${kind} page`);
+  return body;
+}
+
+flow('the verification mail link verifies the email', async () => {
+  const link = await mailedLink(email, 'verify-email');
+  const e = await tab(laptop);
+  await e.goto(link);
+  await e.getByRole('status').filter({ hasText: `${email} is verified.` }).waitFor();
+  assert(!e.url().includes('token'), `the token stays in the address bar: ${e.url()}`);
+  await e.goto(link);
+  await e.getByRole('alert').filter({ hasText: 'This link is invalid or has expired.' }).waitFor();
+  await e.close();
+});
+
+flow('a password reset from the mailed link signs in with the new password', async () => {
+  const e = await tab(laptop);
+  await e.goto('/login');
+  await e.getByRole('link', { name: 'Forgot your password?' }).click();
+  await submit(e, 'Request a reset link', { Email: email }, 'Send reset link');
+  await e.getByRole('status').filter({ hasText: 'a reset link is on its way' }).waitFor();
+
+  const link = await mailedLink(email, 'reset-password');
+  await e.goto(link);
+  assert(!e.url().includes('token'), `the token stays in the address bar: ${e.url()}`);
+  await submit(e, 'New password', { 'New password': 'a brand new passphrase' }, 'Set password');
+  await signedInAs(e, email);
+  await e.getByRole('status').filter({ hasText: 'Your password was changed' }).waitFor();
+  await e.getByText('verified', { exact: true }).waitFor();
+
+  // The link is spent, and only the new password logs in.
+  await e.goto(link);
+  await submit(e, 'New password', { 'New password': 'another new passphrase' }, 'Set password');
+  await e.getByRole('alert').filter({ hasText: 'This link is invalid or has expired.' }).waitFor();
+  const f = await tab(await browser.newContext({ baseURL: base }));
+  await f.goto('/login');
+  await login(f, email, password);
+  await f.getByRole('alert').filter({ hasText: 'Wrong email or password.' }).waitFor();
+  await login(f, email, 'a brand new passphrase');
+  await signedInAs(f, email);
+  await f.context().close();
+});
+
 /** Calls authql through the SPA's origin as a script would, outside the browser. */
 async function gql(query, variables = {}, token) {
   const res = await fetch(`${base}/graphql`, {
