@@ -204,7 +204,7 @@ func alternate(ctx context.Context, b *bench, op string, logf func(string, ...an
 	r := &row{Op: op, Conns: b.o.conns}
 	var ceil side
 	once := func(o loadtest.Op, workers int, d time.Duration) (*loadtest.Result, error) {
-		return loadtest.Run(ctx, loadtest.Config{Requests: 1 << 30, Concurrency: workers, Duration: d, Timeout: time.Minute}, o)
+		return loadtest.Run(ctx, loadtest.Config{Requests: 100_000_000, Concurrency: workers, Duration: d, Timeout: time.Minute}, o)
 	}
 	warm := min(b.o.round/4, time.Second)
 	if _, err := once(aOp, b.o.conns, warm); err != nil {

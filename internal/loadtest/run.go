@@ -187,7 +187,9 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		doneOps atomic.Int64 // operations completed, for Progress
 		okOps   atomic.Int64
 	)
-	perWorker := cfg.Requests/workers + 1
+	// Room for the latencies up front, within reason: a run bounded by
+	// Duration may ask for far more requests than it will send.
+	perWorker := min(cfg.Requests/workers+1, 1<<16)
 	for w := range workers {
 		ready.Add(1)
 		done.Add(1)
