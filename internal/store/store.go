@@ -48,6 +48,10 @@ type Store struct {
 	dialect string
 	txs     openTxs
 	now     func() time.Time
+	// writer, on SQLite, is a FIFO queue for the one writer connection: a
+	// transaction holds it from before it begins until it ends (channel send
+	// waiters are served in order).
+	writer chan struct{}
 }
 
 // Open connects to the database named by a URL (sqlite://PATH or
@@ -96,7 +100,10 @@ func gormConfig(now func() time.Time) *gorm.Config {
 		// Every write is already in the transaction the service opened, or is one
 		// statement; GORM's implicit per-write transaction would only add round trips.
 		SkipDefaultTransaction: true,
-		PrepareStmt:            false,
+		// Each statement is prepared once per connection and reused: SQLite
+		// otherwise compiles every statement anew on every call (a sixth of
+		// the server's CPU under load), MySQL parses it anew.
+		PrepareStmt: true,
 	}
 }
 
@@ -136,7 +143,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 	n := 2 * runtime.GOMAXPROCS(0)
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite"}, nil
+	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite", writer: make(chan struct{}, 1)}, nil
 }
 
 // retryBusy retries op while SQLite reports the database locked. Opening runs
@@ -221,7 +228,7 @@ func openMySQL(rawURL string, now func() time.Time) (*Store, error) {
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	return &Store{Queries: Queries{db: db, read: db}, dialect: "mysql"}, nil
+	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
 }
 
 var tables = []any{
