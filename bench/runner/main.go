@@ -53,7 +53,6 @@ type options struct {
 	rounds   int
 	growth   []int
 	json     bool
-	keep     bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
