@@ -33,7 +33,9 @@ import (
 // connections per core, on MySQL the same DSN parameters and pool size. The
 // tables must exist (authql created them).
 func Open(url string) (*gorm.DB, error) {
-	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true}
+	// Prepared statements where authql prepares them: on MySQL only (on
+	// SQLite they are slower with this driver).
+	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true}
 	var (
 		db  *gorm.DB
 		err error
@@ -46,6 +48,7 @@ func Open(url string) (*gorm.DB, error) {
 		n = 2 * runtime.GOMAXPROCS(0)
 	case strings.HasPrefix(url, "mysql://"):
 		var dsn string
+		cfg.PrepareStmt = true
 		if dsn, err = store.MySQLDSN(url); err == nil {
 			db, err = gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), cfg)
 		}

@@ -100,10 +100,9 @@ func gormConfig(now func() time.Time) *gorm.Config {
 		// Every write is already in the transaction the service opened, or is one
 		// statement; GORM's implicit per-write transaction would only add round trips.
 		SkipDefaultTransaction: true,
-		// Each statement is prepared once per connection and reused: SQLite
-		// otherwise compiles every statement anew on every call (a sixth of
-		// the server's CPU under load), MySQL parses it anew.
-		PrepareStmt: true,
+		// openMySQL turns prepared statements on; on SQLite they cost more
+		// than they save (see openMySQL).
+		PrepareStmt: false,
 	}
 }
 
@@ -217,7 +216,14 @@ func openMySQL(rawURL string, now func() time.Time) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), gormConfig(now))
+	// Statements prepared once per connection and reused: MariaDB then parses
+	// each once, and me ran about 30 % faster (A B, 32 clients, 2 cores). Not
+	// on SQLite: its driver compiles a prepared statement again on every
+	// call anyway, and database/sql's bookkeeping of statements across the
+	// read pool made me 25 % slower there.
+	cfg := gormConfig(now)
+	cfg.PrepareStmt = true
+	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
