@@ -152,11 +152,26 @@ type liveUserRow struct {
 const sessionUserSQL = "SELECT sessions.expires_at, sessions.revoked_at, users.id, users.email, users.email_verified, users.mfa_enabled, users.created_at " +
 	"FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? LIMIT 1"
 
-// SessionUser reads the liveness of a session and its user in one statement
-// (two primary-key lookups joined) from the read pool: what the @auth check
-// needs to refuse a revoked session, and what me answers.
+// SessionUser reads the liveness of a session and its user from the read
+// pool: what the @auth check needs to refuse a revoked session, and what me
+// answers. On MySQL it is one statement (two primary-key lookups joined), one
+// round trip. On SQLite, where a statement costs no round trip, it is two
+// primary-key reads: the joined statement made the driver's allocator map
+// and unmap memory on every call, and me ran slower than with two reads.
 func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUser, err error) {
 	defer wrap(&err, "store.SessionUser")
+	if !q.mysql {
+		st, err := q.SessionStateByID(ctx, sessionID)
+		if err != nil {
+			return nil, err
+		}
+		u, err := q.UserByID(ctx, st.UserID)
+		if err != nil {
+			return nil, err
+		}
+		u.PasswordHash, u.CredentialsVersion = "", 0
+		return &LiveUser{ExpiresAt: st.ExpiresAt, RevokedAt: st.RevokedAt, User: *u}, nil
+	}
 	var r liveUserRow
 	res := q.read.WithContext(ctx).Raw(sessionUserSQL, sessionID).Scan(&r)
 	if res.Error != nil {
