@@ -94,7 +94,7 @@ func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (
 }
 
 func (r *queryResolver) Me(ctx context.Context) (*models.User, error) {
-	return r.Auth.User(ctx, caller(ctx).UserID)
+	return r.Auth.Me(ctx, caller(ctx))
 }
 
 func (r *queryResolver) Sessions(ctx context.Context) ([]*auth.SessionView, error) {

@@ -16,16 +16,20 @@
 //	refresh  rotate refresh tokens: each worker keeps its own session and
 //	         presents the token its previous request received
 //	me       the authenticated me query with one access token
+//	mixed    90 % me, 8 % refresh, 2 % login: each worker keeps its own
+//	         session and asks me with the newest access token it earned
 //	signup   sign up a fresh address each time (one argon2id hash each)
 //
 // The account (-email, -password) is signed up first if it does not exist;
 // that and the logins that refresh and me start from are not measured.
 // With -pid, the server's resident memory (peak and current, from /proc) is
-// reported before and after the run.
+// reported before and after the run. Progress goes to stderr every -progress
+// while the run lasts; with -json the result is one JSON object on stdout.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,6 +60,23 @@ type options struct {
 	url, mode, email, password string
 	n, c, pid                  int
 	duration, timeout          time.Duration
+	progress                   time.Duration
+	json                       bool
+}
+
+// jsonResult is what -json prints.
+type jsonResult struct {
+	Mode        string `json:"mode"`
+	URL         string `json:"url"`
+	Concurrency int    `json:"concurrency"`
+	loadtest.Summary
+	Memory *memoryJSON `json:"server_memory,omitempty"`
+}
+
+type memoryJSON struct {
+	PID        int     `json:"pid"`
+	PeakMiB    float64 `json:"peak_mib"`
+	CurrentMiB float64 `json:"current_mib"`
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -71,6 +92,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.email, "email", "load@example.com", "the account used (signup mode: the pattern of new addresses)")
 	fs.StringVar(&o.password, "password", "load-test-password", "the account's password")
 	fs.IntVar(&o.pid, "pid", 0, "the server's process id, to report its resident memory (Linux)")
+	fs.DurationVar(&o.progress, "progress", time.Second, "print progress to stderr this often (0: never)")
+	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: authql-load [flags]\n\nSends a bounded load to an authql server on this machine and reports\nthroughput, latency percentiles and error codes.\n\nflags:\n")
 		fs.PrintDefaults()
@@ -87,6 +110,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-c must be at least 1")
 	case o.duration <= 0 || o.timeout <= 0:
 		return nil, errors.New("-duration and -timeout must be positive")
+	case o.progress < 0:
+		return nil, errors.New("-progress must not be negative")
 	}
 	o.c = min(o.c, o.n)
 	if err := loadtest.CheckLoopback(o.url); err != nil {
@@ -119,13 +144,35 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	before := memory(o.pid, stderr)
-	fmt.Fprintf(stdout, "authql-load: %s ×%d, %d at once, against %s (cap %v)\n", o.mode, o.n, o.c, o.url, o.duration)
-	res, err := loadtest.Run(ctx, loadtest.Config{Requests: o.n, Concurrency: o.c, Duration: o.duration, Timeout: o.timeout}, op)
+	header := stdout
+	if o.json {
+		header = stderr
+	}
+	fmt.Fprintf(header, "authql-load: %s ×%d, %d at once, against %s (cap %v)\n", o.mode, o.n, o.c, o.url, o.duration)
+	cfg := loadtest.Config{Requests: o.n, Concurrency: o.c, Duration: o.duration, Timeout: o.timeout}
+	if o.progress > 0 {
+		cfg.ProgressEvery = o.progress
+		cfg.Progress = func(p loadtest.Progress) {
+			fmt.Fprintf(stderr, "authql-load: %v: %d done (%d ok), %.0f/s\n",
+				p.Elapsed.Round(time.Second), p.Done, p.OK, float64(p.Done)/p.Elapsed.Seconds())
+		}
+	}
+	res, err := loadtest.Run(ctx, cfg, op)
 	if err != nil {
 		return err
 	}
+	after := memory(o.pid, stderr)
+	if o.json {
+		out := jsonResult{Mode: o.mode, URL: o.url, Concurrency: o.c, Summary: res.Summary()}
+		if after != nil {
+			out.Memory = &memoryJSON{PID: o.pid, PeakMiB: loadtest.MiB(after.Peak), CurrentMiB: loadtest.MiB(after.Current)}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
 	res.Report(stdout)
-	if after := memory(o.pid, stderr); before != nil && after != nil {
+	if before != nil && after != nil {
 		fmt.Fprintf(stdout, "server     pid %d: before: %v; after: %v\n", o.pid, before, after)
 	}
 	return nil

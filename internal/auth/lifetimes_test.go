@@ -50,7 +50,7 @@ func TestRotation(t *testing.T) {
 		if *next.RefreshToken == *a.first.RefreshToken || next.AccessToken == a.first.AccessToken {
 			t.Fatal("rotation answered the tokens it was given")
 		}
-		if f.principal(t, next) != f.principal(t, a.first) {
+		if p, q := f.principal(t, next), f.principal(t, a.first); p.SessionID != q.SessionID || p.UserID != q.UserID {
 			t.Fatal("rotation moved to another session")
 		}
 		refreshes(t, f, next)

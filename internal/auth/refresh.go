@@ -73,19 +73,16 @@ type issued struct {
 // refreshTx is one attempt at the refresh transaction. Its result is all it
 // leaves: an attempt the database aborts runs again from the start.
 func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, claims *token.RefreshClaims, hash string) (refreshResult, error) {
-	// The session row is locked first and every rotation of the session takes
-	// the same lock: they run one after another, never interleaved.
-	sess, err := q.SessionByID(ctx, claims.SessionID)
+	// The session row is locked with the presented token's, in one statement,
+	// and every rotation of the session takes the same lock: they run one
+	// after another, never interleaved.
+	sess, presented, err := q.SessionWithToken(ctx, claims.SessionID, claims.ID)
 	if err != nil {
 		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
 	}
 	now := s.now()
 	if sess.UserID != claims.Subject || sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
 		return refreshResult{}, ErrInvalidRefreshToken
-	}
-	presented, err := q.RefreshTokenByID(ctx, claims.ID)
-	if err != nil {
-		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
 	}
 	if presented.SessionID != sess.ID || subtle.ConstantTimeCompare([]byte(presented.Hash), []byte(hash)) != 1 {
 		return refreshResult{}, ErrInvalidRefreshToken
@@ -126,21 +123,18 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 
 // rotate consumes the current token of a locked session and issues its successor.
 func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Session, current *models.RefreshToken, now time.Time) (issued, error) {
-	ok, err := q.MarkTokenUsed(ctx, current.ID, now)
+	claims := s.tokens.NewRefresh(sess.UserID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
+	raw, row, err := s.signRefresh(claims, &current.ID)
+	if err != nil {
+		return issued{}, err
+	}
+	ok, err := q.RotateToken(ctx, current.ID, row, now)
 	if err != nil {
 		return issued{}, err
 	}
 	if !ok {
 		// Unreachable while the session lock holds; refuse rather than fork the family.
 		return issued{}, ErrInvalidRefreshToken
-	}
-	claims := s.tokens.NewRefresh(sess.UserID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
-	raw, row, err := s.signRefresh(claims, &current.ID)
-	if err != nil {
-		return issued{}, err
-	}
-	if err := q.InsertRefreshToken(ctx, row, now); err != nil {
-		return issued{}, err
 	}
 	return issued{sess: sess, refresh: raw, exp: row.ExpiresAt}, nil
 }

@@ -47,6 +47,9 @@ func (c Client) limitKey() string {
 type Principal struct {
 	UserID    string
 	SessionID string
+	// User is the user as the check read it with the session, when it did
+	// (without the password hash): what Me answers.
+	User *models.User
 }
 
 // Payload is the answer to every operation that issues tokens.
@@ -132,6 +135,15 @@ func New(st *store.Store, tokens *token.Service, hasher *password.Hasher, limite
 func (s *Service) User(ctx context.Context, id string) (*models.User, error) {
 	u, err := s.store.UserByID(ctx, id)
 	return u, s.fail(notFoundAs(err, ErrUnauthenticated))
+}
+
+// Me is the caller's user: the one read with the session by Authenticate,
+// or read now for a principal that came without it.
+func (s *Service) Me(ctx context.Context, p Principal) (*models.User, error) {
+	if p.User != nil && p.User.ID == p.UserID {
+		return p.User, nil
+	}
+	return s.User(ctx, p.UserID)
 }
 
 // signRefresh signs claims and returns the token with the row that stores its hash.

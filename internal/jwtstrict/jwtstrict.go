@@ -5,12 +5,10 @@
 package jwtstrict
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -53,21 +51,20 @@ func Check(token string) error {
 	if _, err := base64.RawURLEncoding.Strict().DecodeString(parts[2]); err != nil {
 		return fmt.Errorf("%w: signature: %w", ErrMalformed, err)
 	}
-	header, err := object(parts[0])
-	if err != nil {
+	var header, claims members
+	if err := object(parts[0], &header); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	for _, name := range []string{"crit", "b64"} {
-		if _, ok := header[name]; ok {
+		if _, ok := header.get(name); ok {
 			return fmt.Errorf("%w: %w: %q", ErrMalformed, ErrCritical, name)
 		}
 	}
-	claims, err := object(parts[1])
-	if err != nil {
+	if err := object(parts[1], &claims); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	for _, name := range []string{"exp", "nbf", "iat"} {
-		if v, ok := claims[name]; ok && !isNumber(v) {
+		if first, ok := claims.get(name); ok && !(first == '-' || first >= '0' && first <= '9') {
 			return fmt.Errorf("%w: claim %q is not a number", ErrMalformed, name)
 		}
 	}
@@ -89,79 +86,287 @@ func segment(s string) error {
 	return nil
 }
 
-// object decodes a segment that must be one JSON object with no duplicate
-// member names at any depth, and returns its members by folded name.
-func object(seg string) (map[string]json.RawMessage, error) {
-	data, err := base64.RawURLEncoding.Strict().DecodeString(seg)
-	if err != nil {
-		return nil, err
-	}
-	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := walk(dec, 0); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON object")
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, err
-	}
-	members := make(map[string]json.RawMessage, len(raw))
-	for k, v := range raw {
-		members[fold(k)] = v
-	}
-	return members, nil
+// members are the top-level members of an object: each name folded (see
+// fold; an ASCII name as it is, compared ignoring ASCII case) with the first
+// byte of its value.
+type members struct {
+	names  []string
+	firsts []byte
+	buf    [8]string
+	fbuf   [8]byte
 }
 
-// walk reads one JSON value, refusing an object that names a member twice.
-func walk(dec *json.Decoder, depth int) error {
-	if depth > maxDepth {
-		return errors.New("JSON nested too deep")
+// get finds the member named name (lower-case ASCII) and the first byte of its value.
+func (m *members) get(name string) (byte, bool) {
+	for i, n := range m.names {
+		if asciiEqualFold(n, name) {
+			return m.firsts[i], true
+		}
 	}
-	t, err := dec.Token()
+	return 0, false
+}
+
+// object decodes a segment that must be one JSON object with no duplicate
+// member names at any depth, and records its top-level members in top. It
+// reads the JSON itself, as strictly as encoding/json and without its
+// allocations: every request's token goes through here.
+func object(seg string, top *members) error {
+	data, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
 		return err
 	}
-	switch t {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
+	top.names, top.firsts = top.buf[:0], top.fbuf[:0]
+	p := parser{s: string(data), top: top}
+	p.ws()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		return errors.New("not a JSON object")
+	}
+	if err := p.value(0); err != nil {
+		return err
+	}
+	p.ws()
+	if p.i != len(p.s) {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// parser reads one JSON text.
+type parser struct {
+	s   string
+	i   int
+	top *members
+}
+
+var errSyntax = errors.New("invalid JSON")
+
+func (p *parser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\r', '\n':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads one JSON value at depth, refusing an object that names a
+// member twice.
+func (p *parser) value(depth int) error {
+	if depth > maxDepth {
+		return errors.New("JSON nested too deep")
+	}
+	p.ws()
+	if p.i >= len(p.s) {
+		return errSyntax
+	}
+	switch c := p.s[p.i]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		p.i++
+		p.ws()
+		if p.i < len(p.s) && p.s[p.i] == ']' {
+			p.i++
+			return nil
+		}
+		for {
+			if err := p.value(depth + 1); err != nil {
 				return err
 			}
-			name := fold(k.(string))
-			if seen[name] {
-				return fmt.Errorf("member %q given twice", k)
+			p.ws()
+			if p.i >= len(p.s) {
+				return errSyntax
 			}
-			seen[name] = true
-			if err := walk(dec, depth+1); err != nil {
-				return err
+			p.i++
+			switch p.s[p.i-1] {
+			case ']':
+				return nil
+			case ',':
+			default:
+				return errSyntax
 			}
 		}
-	case json.Delim('['):
-		for dec.More() {
-			if err := walk(dec, depth+1); err != nil {
-				return err
-			}
+	case c == '"':
+		_, _, err := p.str()
+		return err
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	}
+	for _, lit := range []string{"true", "false", "null"} {
+		if strings.HasPrefix(p.s[p.i:], lit) {
+			p.i += len(lit)
+			return nil
 		}
-	default:
+	}
+	return errSyntax
+}
+
+func (p *parser) object(depth int) error {
+	p.i++ // {
+	var buf [16]string
+	seen := buf[:0]
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
 		return nil
 	}
-	_, err = dec.Token() // the closing delimiter
-	return err
+	for {
+		p.ws()
+		if p.i >= len(p.s) || p.s[p.i] != '"' {
+			return errSyntax
+		}
+		raw, plain, err := p.str()
+		if err != nil {
+			return err
+		}
+		name := raw[1 : len(raw)-1]
+		if !plain {
+			var decoded string
+			if err := json.Unmarshal([]byte(raw), &decoded); err != nil {
+				return err
+			}
+			name = fold(decoded)
+		}
+		for _, n := range seen {
+			if asciiEqualFold(n, name) {
+				return fmt.Errorf("member %q given twice", name)
+			}
+		}
+		seen = append(seen, name)
+		p.ws()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return errSyntax
+		}
+		p.i++
+		p.ws()
+		if depth == 0 && p.i < len(p.s) {
+			p.top.names = append(p.top.names, name)
+			p.top.firsts = append(p.top.firsts, p.s[p.i])
+		}
+		if err := p.value(depth + 1); err != nil {
+			return err
+		}
+		p.ws()
+		if p.i >= len(p.s) {
+			return errSyntax
+		}
+		p.i++
+		switch p.s[p.i-1] {
+		case '}':
+			return nil
+		case ',':
+		default:
+			return errSyntax
+		}
+	}
+}
+
+// str reads a string, quotes included. plain reports one of printable
+// ASCII without escapes, which is its own decoding and folding.
+func (p *parser) str() (raw string, plain bool, err error) {
+	start := p.i
+	p.i++
+	plain = true
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return p.s[start:p.i], plain, nil
+		case c < 0x20:
+			return "", false, errSyntax
+		case c == '\\':
+			plain = false
+			p.i++
+			if p.i >= len(p.s) {
+				return "", false, errSyntax
+			}
+			switch p.s[p.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i++
+			case 'u':
+				if p.i+5 > len(p.s) {
+					return "", false, errSyntax
+				}
+				for _, h := range []byte(p.s[p.i+1 : p.i+5]) {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return "", false, errSyntax
+					}
+				}
+				p.i += 5
+			default:
+				return "", false, errSyntax
+			}
+		default:
+			if c >= 0x80 {
+				plain = false
+			}
+			p.i++
+		}
+	}
+	return "", false, errSyntax
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *parser) number() error {
+	digits := func() int {
+		n := 0
+		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.s[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.s) && p.s[p.i] == '0':
+		p.i++
+	case digits() == 0:
+		return errSyntax
+	}
+	if p.i < len(p.s) && p.s[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return errSyntax
+		}
+	}
+	if p.i < len(p.s) && (p.s[p.i] == 'e' || p.s[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.s) && (p.s[p.i] == '+' || p.s[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return errSyntax
+		}
+	}
+	return nil
+}
+
+// asciiEqualFold compares ignoring ASCII case: names are ASCII as sent or
+// folded already (see fold), and folding leaves them lower case.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // fold maps names that encoding/json would match to one struct field to one
 // string (the Kelvin sign and the long s included).
 func fold(s string) string { return strings.ToLower(strings.ToUpper(s)) }
-
-func isNumber(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
-}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeAuthQL answers the four operations the way authql does, enough to test
@@ -293,5 +294,66 @@ func TestParseStatus(t *testing.T) {
 		if err != nil || m.Peak == 0 || m.Current == 0 || m.Current > m.Peak {
 			t.Fatalf("own memory: %+v, %v", m, err)
 		}
+	}
+}
+
+// The mixed scenario sends, per worker and per 100 operations, 90 me, 8
+// refreshes (each presenting the token the last one earned) and 2 logins.
+func TestMixedProportions(t *testing.T) {
+	f, c := newFake(t)
+	ctx := context.Background()
+	a := Account{"x@example.com", "password1"}
+	op, err := Prepare(ctx, c, ModeMixed, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	before := f.requests
+	sessionsBefore := f.nextSess
+	f.mu.Unlock()
+	// One worker: Run hands operations to whichever worker is free, and the
+	// proportions hold per worker.
+	res, err := Run(ctx, Config{Requests: 300, Concurrency: 1}, op)
+	if err != nil || res.OK != 300 {
+		t.Fatalf("%s, %v", report(res), err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := f.requests - before; got != 300 {
+		t.Fatalf("%d requests, want 300", got)
+	}
+	rotations := 0
+	for _, n := range f.sessions {
+		rotations += n
+	}
+	if rotations != 3*8 {
+		t.Errorf("%d refreshes, want 24", rotations)
+	}
+	if logins := f.nextSess - sessionsBefore; logins != 3*2 {
+		t.Errorf("%d logins, want 6", logins)
+	}
+}
+
+func TestRunReportsProgress(t *testing.T) {
+	var mu sync.Mutex
+	var seen []Progress
+	res, err := Run(context.Background(), Config{
+		Requests: 1 << 20, Concurrency: 2, Duration: 120 * time.Millisecond, ProgressEvery: 20 * time.Millisecond,
+		Progress: func(p Progress) { mu.Lock(); seen = append(seen, p); mu.Unlock() },
+	}, func(ctx context.Context, _ int) error { time.Sleep(time.Millisecond); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 2 {
+		t.Fatalf("%d progress reports, want several", len(seen))
+	}
+	last := seen[len(seen)-1]
+	if last.Done == 0 || last.Done > res.Requests || last.OK != last.Done || last.Elapsed <= 0 {
+		t.Errorf("last progress %+v for %d requests", last, res.Requests)
+	}
+	if s := res.Summary(); s.Requests != res.Requests || s.OK != res.OK || s.P99ms <= 0 {
+		t.Errorf("summary %+v", s)
 	}
 }

@@ -32,6 +32,16 @@ type Config struct {
 	Duration time.Duration
 	// Timeout, when positive, bounds each operation.
 	Timeout time.Duration
+	// Progress, when set, is called every ProgressEvery (a second if zero)
+	// while the run lasts, with what has completed so far.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Progress is a run so far.
+type Progress struct {
+	Done, OK int
+	Elapsed  time.Duration
 }
 
 func (c Config) validate() error {
@@ -174,8 +184,12 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		ready   sync.WaitGroup
 		done    sync.WaitGroup
 		stopAt  time.Time
+		doneOps atomic.Int64 // operations completed, for Progress
+		okOps   atomic.Int64
 	)
-	perWorker := cfg.Requests/workers + 1
+	// Room for the latencies up front, within reason: a run bounded by
+	// Duration may ask for far more requests than it will send.
+	perWorker := min(cfg.Requests/workers+1, 1<<16)
 	for w := range workers {
 		ready.Add(1)
 		done.Add(1)
@@ -199,8 +213,10 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 				err := op(opCtx, w)
 				t.latencies = append(t.latencies, time.Since(began))
 				cancel()
+				doneOps.Add(1)
 				if err == nil {
 					t.ok++
+					okOps.Add(1)
 				} else {
 					t.errors[Code(err)]++
 				}
@@ -213,6 +229,10 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		stopAt = began.Add(cfg.Duration)
 	}
 	close(release) // publishes stopAt to every worker
+	if cfg.Progress != nil {
+		stop := reportProgress(cfg, began, &doneOps, &okOps)
+		defer stop()
+	}
 	done.Wait()
 	res := &Result{Elapsed: time.Since(began), Errors: map[string]int{}}
 	for _, t := range tallies {
@@ -225,4 +245,54 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 	res.Requests = len(res.Latencies)
 	slices.Sort(res.Latencies)
 	return res, nil
+}
+
+// reportProgress calls cfg.Progress every cfg.ProgressEvery until stopped.
+func reportProgress(cfg Config, began time.Time, done, ok *atomic.Int64) (stop func()) {
+	every := cfg.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				cfg.Progress(Progress{Done: int(done.Load()), OK: int(ok.Load()), Elapsed: time.Since(began)})
+			}
+		}
+	})
+	return func() { close(quit); wg.Wait() }
+}
+
+// Summary is a Result without its latencies, for machines to read (JSON).
+type Summary struct {
+	Requests   int            `json:"requests"`
+	OK         int            `json:"ok"`
+	Failed     int            `json:"failed"`
+	Errors     map[string]int `json:"errors"`
+	ElapsedS   float64        `json:"elapsed_s"`
+	Throughput float64        `json:"throughput_per_s"`
+	OKPerS     float64        `json:"ok_per_s"`
+	P50ms      float64        `json:"p50_ms"`
+	P95ms      float64        `json:"p95_ms"`
+	P99ms      float64        `json:"p99_ms"`
+	MaxMs      float64        `json:"max_ms"`
+	MeanMs     float64        `json:"mean_ms"`
+}
+
+// Summary sums r up.
+func (r *Result) Summary() Summary {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return Summary{
+		Requests: r.Requests, OK: r.OK, Failed: r.Failed(), Errors: r.Errors,
+		ElapsedS: r.Elapsed.Seconds(), Throughput: r.Throughput(), OKPerS: r.OKPerSecond(),
+		P50ms: ms(r.Percentile(50)), P95ms: ms(r.Percentile(95)), P99ms: ms(r.Percentile(99)),
+		MaxMs: ms(r.Max()), MeanMs: ms(r.Mean()),
+	}
 }

@@ -17,10 +17,11 @@ const (
 	ModeSignup  = "signup"  // signup of a fresh address: one argon2id hash each
 	ModeRefresh = "refresh" // refresh-token rotation, each worker rotating its own session's chain
 	ModeMe      = "me"      // the authenticated me query with one access token
+	ModeMixed   = "mixed"   // 90 % me, 8 % refresh, 2 % login, each worker with its own session
 )
 
 // Modes lists the modes, for usage messages.
-var Modes = []string{ModeLogin, ModeRefresh, ModeMe, ModeSignup}
+var Modes = []string{ModeLogin, ModeRefresh, ModeMe, ModeMixed, ModeSignup}
 
 // Account is the one whose credentials the load uses.
 type Account struct {
@@ -47,7 +48,7 @@ func Prepare(ctx context.Context, c *Client, mode string, a Account, workers int
 	switch mode {
 	case ModeSignup:
 		return SignupOp(c, a.Email, a.Password), nil
-	case ModeLogin, ModeMe, ModeRefresh:
+	case ModeLogin, ModeMe, ModeRefresh, ModeMixed:
 	default:
 		return nil, fmt.Errorf("loadtest: unknown mode %q (want %s)", mode, strings.Join(Modes, ", "))
 	}
@@ -63,6 +64,8 @@ func Prepare(ctx context.Context, c *Client, mode string, a Account, workers int
 			return nil, fmt.Errorf("login of %s: %w", a.Email, err)
 		}
 		return MeOp(c, p.AccessToken), nil
+	case ModeMixed:
+		return MixedOp(ctx, c, a, workers)
 	default:
 		return RefreshOp(ctx, c, a, workers)
 	}
@@ -111,26 +114,13 @@ func SignupOp(c *Client, like, password string) Op {
 // the worker log in again on its next turn; a lost answer keeps the old token,
 // which the server's grace window accepts again.
 func RefreshOp(ctx context.Context, c *Client, a Account, workers int) (Op, error) {
-	tokens := make([]string, workers)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	// A few at a time: each login is one argon2id verification, and a crowd
-	// of them would only queue (and time out) behind the server's hashers.
-	slots := make(chan struct{}, 4)
-	for w := range workers {
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			p, err := c.Login(ctx, a.Email, a.Password)
-			if err == nil && p.Refresh() == "" {
-				err = errors.New("login answered no refresh token (cookie mode is not supported)")
-			}
-			tokens[w], errs[w] = p.Refresh(), err
-		})
+	pairs, err := loginAll(ctx, c, a, workers)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("login of %s: %w", a.Email, err)
+	tokens := make([]string, workers)
+	for w, p := range pairs {
+		tokens[w] = p.Refresh()
 	}
 	return func(ctx context.Context, w int) error {
 		if tokens[w] == "" {
@@ -149,4 +139,76 @@ func RefreshOp(ctx context.Context, c *Client, a Account, workers int) (Op, erro
 		}
 		return err
 	}, nil
+}
+
+// MixedOp is the traffic of applications behind authql: out of every 100
+// operations of a worker, 90 me, 8 refreshes and 2 logins, spread evenly.
+// Each worker keeps its own session: me presents the newest access token its
+// refreshes earned, as a client does. Like RefreshOp, a refused refresh
+// token makes the worker log in again.
+func MixedOp(ctx context.Context, c *Client, a Account, workers int) (Op, error) {
+	pairs, err := loginAll(ctx, c, a, workers)
+	if err != nil {
+		return nil, err
+	}
+	seq := make([]int, workers)
+	return func(ctx context.Context, w int) error {
+		n := seq[w] % 100
+		seq[w]++
+		p := pairs[w]
+		switch {
+		case n%50 == 49: // 2 in 100
+			_, err := c.Login(ctx, a.Email, a.Password)
+			return err
+		case n%12 == 11 && n < 96: // 8 in 100
+			if p == nil {
+				np, err := c.Login(ctx, a.Email, a.Password)
+				if err != nil {
+					return err
+				}
+				pairs[w] = np
+				return nil
+			}
+			np, err := c.Refresh(ctx, p.Refresh())
+			switch {
+			case err == nil:
+				pairs[w] = np
+			case Code(err) == "INVALID_REFRESH_TOKEN":
+				pairs[w] = nil
+			}
+			return err
+		default:
+			if p == nil {
+				return &Error{Code: "UNAUTHENTICATED", Message: "the worker's session was refused"}
+			}
+			_, err := c.Me(ctx, p.AccessToken)
+			return err
+		}
+	}, nil
+}
+
+// loginAll logs the account in once per worker, a few at a time.
+func loginAll(ctx context.Context, c *Client, a Account, workers int) ([]*Payload, error) {
+	pairs := make([]*Payload, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	// A few at a time: each login is one argon2id verification, and a crowd
+	// of them would only queue (and time out) behind the server's hashers.
+	slots := make(chan struct{}, 4)
+	for w := range workers {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			p, err := c.Login(ctx, a.Email, a.Password)
+			if err == nil && p.Refresh() == "" {
+				err = errors.New("login answered no refresh token (cookie mode is not supported)")
+			}
+			pairs[w], errs[w] = p, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("login of %s: %w", a.Email, err)
+	}
+	return pairs, nil
 }

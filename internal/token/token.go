@@ -111,6 +111,8 @@ type Service struct {
 	access   *jwt.Parser
 	refresh  *jwt.Parser
 	logout   *jwt.Parser
+	// The key functions, made once: a method value made per parse allocates.
+	accessKey, refreshKey jwt.Keyfunc
 }
 
 // New validates cfg and returns a Service.
@@ -157,6 +159,7 @@ func New(cfg Config) (*Service, error) {
 	s.refresh = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(cfg.Issuer),
 		jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), timeFunc)
 	s.logout = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
+	s.accessKey, s.refreshKey = s.accessKeyFor, s.refreshKeyFor
 	return s, nil
 }
 
@@ -221,22 +224,7 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	var c accessJWT
-	_, err := s.access.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		if !hasType(t, TypeAccess) {
-			return nil, errors.New("not an access token")
-		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := s.byKID[kid]
-		if !ok {
-			return nil, errors.New("unknown kid")
-		}
-		// The key decides the algorithm, never the token: this is what stops
-		// algorithm confusion (an HS256 token "signed" with a public key).
-		if t.Method.Alg() != k.Algorithm {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return k.VerifyKey, nil
-	})
+	_, err := s.access.ParseWithClaims(raw, &c, s.accessKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -248,6 +236,40 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt),
 		EmailVerified: c.EmailVerified, AMR: c.AMR,
 	}, nil
+}
+
+// Errors of the key functions, made once.
+var (
+	errNotAccess   = errors.New("not an access token")
+	errNotRefresh  = errors.New("not a refresh token")
+	errUnknownKID  = errors.New("unknown kid")
+	errKeyMismatch = errors.New("algorithm does not match the key")
+)
+
+// accessKeyFor finds the key of an access token by its kid.
+func (s *Service) accessKeyFor(t *jwt.Token) (any, error) {
+	if !hasType(t, TypeAccess) {
+		return nil, errNotAccess
+	}
+	kid, _ := t.Header["kid"].(string)
+	k, ok := s.byKID[kid]
+	if !ok {
+		return nil, errUnknownKID
+	}
+	// The key decides the algorithm, never the token: this is what stops
+	// algorithm confusion (an HS256 token "signed" with a public key).
+	if t.Method.Alg() != k.Algorithm {
+		return nil, errKeyMismatch
+	}
+	return k.VerifyKey, nil
+}
+
+// refreshKeyFor is the server secret, for refresh tokens only.
+func (s *Service) refreshKeyFor(t *jwt.Token) (any, error) {
+	if !hasType(t, TypeRefresh) {
+		return nil, errNotRefresh
+	}
+	return s.secret, nil
 }
 
 // SignRefresh signs refresh claims with the server secret. HMAC is
@@ -300,12 +322,7 @@ func (s *Service) verifyRefresh(p *jwt.Parser, raw string) (*RefreshClaims, erro
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	var c refreshJWT
-	_, err := p.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		if !hasType(t, TypeRefresh) {
-			return nil, errors.New("not a refresh token")
-		}
-		return s.secret, nil
-	})
+	_, err := p.ParseWithClaims(raw, &c, s.refreshKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

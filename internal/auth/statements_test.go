@@ -1,0 +1,105 @@
+package auth_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/store/storetest"
+)
+
+// countStatements records the statements the store runs while fn does.
+func countStatements(f *fixture, fn func()) []store.Statement {
+	var (
+		mu   sync.Mutex
+		seen []store.Statement
+	)
+	f.fail.Set(func(_ context.Context, st store.Statement) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, st)
+		return nil
+	})
+	defer f.fail.Set(nil)
+	fn()
+	return seen
+}
+
+func describe(sts []store.Statement) string {
+	var parts []string
+	for _, st := range sts {
+		where := "out"
+		if st.InTx {
+			where = "tx"
+		}
+		parts = append(parts, st.Kind+" "+st.Table+" ("+where+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestHotPathStatements pins how many statements the hot operations send,
+// every one of which is a round trip on MySQL: there the @auth check and me's
+// user are one joined read (the session is still read on every request, so
+// revocation stays immediate); a rotation reads the session and the
+// presented token in one locking statement and, on MySQL, consumes the token
+// and advances the session in one more.
+func TestHotPathStatements(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		f := newFixture(t, db, cheap)
+		ctx := context.Background()
+		a := signedUp(t, f)
+
+		me := countStatements(f, func() {
+			p, err := f.svc.Authenticate(ctx, a.first.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := f.svc.Me(ctx, *p)
+			if err != nil || u.ID != p.UserID || u.Email != a.email {
+				t.Fatalf("me: %+v, %v", u, err)
+			}
+		})
+		// One round trip on MySQL; two in-process reads on SQLite (see
+		// store.SessionUser).
+		wantMe := 2
+		if storetest.IsMySQL(db.URL) {
+			wantMe = 1
+		}
+		if len(me) != wantMe {
+			t.Errorf("me ran %d statements, want %d: %s", len(me), wantMe, describe(me))
+		}
+
+		// Revoked elsewhere: the very next check refuses.
+		if err := f.svc.LogoutAll(ctx, auth.Client{}, f.principal(t, a.first)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, a.first.AccessToken); err != auth.ErrUnauthenticated {
+			t.Fatalf("after logoutAll: %v, want ErrUnauthenticated", err)
+		}
+
+		b := signedUp(t, f)
+		var inTx int
+		rot := countStatements(f, func() {
+			if _, err := f.svc.Refresh(ctx, auth.Client{}, *b.first.RefreshToken); err != nil {
+				t.Fatal(err)
+			}
+		})
+		for _, st := range rot {
+			if st.InTx {
+				inTx++
+			}
+		}
+		// lock session and token; consume, insert the successor, advance the
+		// session (one statement less on MySQL); the audit row.
+		want := 5
+		if storetest.IsMySQL(db.URL) {
+			want = 4
+		}
+		if inTx != want {
+			t.Errorf("the rotation's transaction ran %d statements, want %d: %s", inTx, want, describe(rot))
+		}
+	})
+}
