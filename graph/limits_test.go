@@ -166,7 +166,7 @@ func TestFragmentCycleRefused(t *testing.T) {
 func TestParseErrorCoded(t *testing.T) {
 	srv, _ := testServer(t, Options{}, true)
 	resp := post(t, srv, `{ me { id }`, nil)
-	if resp.code() != "GRAPHQL_PARSE_FAILED" || resp.status != http.StatusUnprocessableEntity {
+	if resp.code() != "GRAPHQL_PARSE_FAILED" || resp.status != http.StatusOK {
 		t.Fatalf("%d %s", resp.status, resp.raw)
 	}
 }
@@ -241,7 +241,7 @@ func TestIntrospectionRefusedBeforeExecution(t *testing.T) {
 		graphtest.IntrospectionQuery,
 	} {
 		resp := post(t, srv, q, nil)
-		if resp.status != http.StatusUnprocessableEntity || resp.code() != "GRAPHQL_VALIDATION_FAILED" || resp.Data != nil {
+		if resp.status != http.StatusOK || resp.code() != "GRAPHQL_VALIDATION_FAILED" || resp.Data != nil {
 			t.Fatalf("%.80s: %d %.300s", q, resp.status, resp.raw)
 		}
 		for _, e := range resp.Errors {

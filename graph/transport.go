@@ -233,18 +233,19 @@ func decode(data []byte, into any) error {
 }
 
 // negotiate picks the response media type from Accept, and the status of a
-// request that is not valid GraphQL: 400 for application/graphql-response+json
-// (GraphQL over HTTP), 422 for application/json (gqlgen's convention). ok is
-// false when Accept names neither (nor a wildcard covering them): 406.
+// request that is not valid GraphQL: 400 for application/graphql-response+json,
+// 200 for application/json, as GraphQL over HTTP asks (a legacy client reads
+// the errors from a 200 like any other response). ok is false when Accept
+// names neither (nor a wildcard covering them): 406.
 func negotiate(accept string) (contentType string, protocolStatus int, ok bool) {
 	const legacy, modern = "application/json", "application/graphql-response+json"
 	if strings.TrimSpace(accept) == "" {
-		return legacy, http.StatusUnprocessableEntity, true
+		return legacy, http.StatusOK, true
 	}
 	for part := range strings.SplitSeq(accept, ",") {
 		switch mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt {
 		case "application/json", "application/*", "*/*":
-			return legacy, http.StatusUnprocessableEntity, true
+			return legacy, http.StatusOK, true
 		case modern:
 			return modern, http.StatusBadRequest, true
 		}

@@ -12,13 +12,6 @@ const url = process.env.AUTHQL_URL || 'http://127.0.0.1:8080/graphql';
 // Audit ids of deliberate departures from the spec's SHOULDs (see docs/api.md,
 // "GraphQL over HTTP").
 const exceptions = {
-  // Parse, validation and variable errors answer 422 to a client that
-  // accepts only application/json (gqlgen's convention, which authql's
-  // clients rely on); a client accepting application/graphql-response+json
-  // gets the spec's 400.
-  '572B': 'application/json: 422 for a document that does not parse',
-  'FDE2': 'application/json: 422 for a document that fails validation',
-  '7B9B': 'application/json: 422 for variables that do not fit their types',
   // The contract's own restrictions (mutations only from a JSON POST, no
   // batching) fail no audit: graphql-http has no batching audit, and a
   // mutation over GET is refused with 405 as the spec allows.
