@@ -36,59 +36,63 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	var revoked int64
-	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (issued, error) {
+	// The transaction's outcome: the caller's rotated token, and how many
+	// other sessions the change revoked (for the metrics, once committed).
+	type outcome struct {
+		issued
+		revoked int64
+	}
+	res, err := store.InTxValue(ctx, s.store, func(q *store.Queries) (outcome, error) {
 		// The user row before any of its sessions, the order of a session
 		// start (see makeRoom): the reverse would deadlock with a login.
 		if _, err := q.LockCredentials(ctx, u.ID); err != nil {
-			return issued{}, notFoundAs(err, ErrUnauthenticated)
+			return outcome{}, notFoundAs(err, ErrUnauthenticated)
 		}
 		sess, err := q.SessionByID(ctx, p.SessionID)
 		if err != nil {
-			return issued{}, notFoundAs(err, ErrUnauthenticated)
+			return outcome{}, notFoundAs(err, ErrUnauthenticated)
 		}
 		now := s.now()
 		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return issued{}, ErrUnauthenticated
+			return outcome{}, ErrUnauthenticated
 		}
 		// Only if the password verified above is still the current one: of two
 		// racing changes, the second is refused instead of silently winning.
 		changed, err := q.ChangePassword(ctx, u.ID, u.CredentialsVersion, hash, now)
 		if err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
 		if !changed {
-			return issued{}, ErrInvalidCredentials
+			return outcome{}, ErrInvalidCredentials
 		}
 		n, err := q.RevokeUserSessions(ctx, u.ID, sess.ID, ReasonPasswordChange, now)
 		if err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
-		revoked = n // set by every attempt: the one that commits sets it last
 		// A reset link mailed before the change must not undo it.
 		if _, err := q.VoidEmailTokens(ctx, u.ID, MailPasswordReset, now); err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
 		currentToken, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 		if err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
 		next, err := s.rotate(ctx, q, sess, currentToken, now)
 		if err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
 		if err := s.audit(ctx, q, Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID}); err != nil {
-			return issued{}, err
+			return outcome{}, err
 		}
-		return next, nil
+		return outcome{issued: next, revoked: n}, nil
 	})
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	s.opts.Observer.SessionsRevoked(ReasonPasswordChange, int(revoked))
+	s.opts.Observer.SessionsRevoked(ReasonPasswordChange, int(res.revoked))
 	u.PasswordHash = hash
 	u.CredentialsVersion++
-	return s.payload(ctx, res, u)
+	return s.payload(ctx, res.issued, u)
 }
 
 // checkPassword finds the account of email and checks its password.
