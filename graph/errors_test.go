@@ -13,6 +13,7 @@ import (
 
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/requestid"
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
 
 // TestErrorPresenter pins what a client sees of each error: the contract's
@@ -87,7 +88,7 @@ func TestRecoverHidesThePanic(t *testing.T) {
 // class of cause and interval, counting the answers it left out, instead of
 // once per request.
 func TestUnavailableCauseIsLogged(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	causes := newCauseLog(log, 5*time.Second)
 	now := time.Unix(1_700_000_000, 0)

@@ -9,19 +9,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
+
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
 
 // testServer is NewHandler without an auth service. With stop, a request ends
 // where execution would begin, after the document limits, validation and the
 // complexity limit, answering {"data":{"executed":true}}.
-func testServer(t testing.TB, opts Options, stop bool) (*handler.Server, *syncBuffer) {
+func testServer(t testing.TB, opts Options, stop bool) (*handler.Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	opts.Log = slog.New(slog.NewTextHandler(logs, nil))
 	srv := NewHandler(nil, opts)
 	if stop {
@@ -30,24 +31,6 @@ func testServer(t testing.TB, opts Options, stop bool) (*handler.Server, *syncBu
 		})
 	}
 	return srv, logs
-}
-
-// syncBuffer collects log lines written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 type gqlResponse struct {

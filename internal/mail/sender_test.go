@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/authql/authql/internal/mail/mailtest"
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/logbuf"
 )
 
 func smtpTo(t *testing.T, srv *mailtest.Server) *mail.SMTP {
@@ -314,7 +314,7 @@ func TestFailureLogged(t *testing.T) {
 	st, ob := openStore(t, storetest.SQLite(t)), newOutbox(t)
 	srv := mailtest.Start(t, mailtest.Options{})
 	srv.FailWith(550)
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	cfg := fast("a", &recorder{})
 	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	run(t, mail.NewSender(st, ob, smtpTo(t, srv), cfg))
@@ -331,23 +331,6 @@ func TestFailureLogged(t *testing.T) {
 			t.Errorf("log holds %q: %s", secret, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // gate is a transport that holds every mail until released, counting how
