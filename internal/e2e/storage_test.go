@@ -36,31 +36,7 @@ func rawDump(t *testing.T, db storetest.Backend) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var b strings.Builder
-	for _, table := range []string{"users", "sessions", "refresh_tokens", "audit_events"} {
-		rows, err := conn.Query("SELECT * FROM " + table)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		cols, _ := rows.Columns()
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range vals {
-				b.Write(v)
-				b.WriteByte('|')
-			}
-			b.WriteByte('\n')
-		}
-		rows.Close()
-	}
-	return b.String()
+	return dumpTables(t, conn, "users", "sessions", "refresh_tokens", "audit_events")
 }
 
 func TestDatabaseCopyHoldsNoSecrets(t *testing.T) {
