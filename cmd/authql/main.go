@@ -91,8 +91,14 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// serve runs the service until SIGINT or SIGTERM, then stops accepting
-// connections and lets requests in flight finish within the shutdown grace.
+// serve runs the service until SIGINT or SIGTERM, then leaves a load
+// balancer's rotation before it stops: /readyz answers 503 at once while every
+// request is still served (with Connection: close) for AUTHQL_SHUTDOWN_DELAY,
+// long enough for the balancer's health check to notice; a second signal cuts
+// that wait short. Only then does the listener close, requests in flight get
+// AUTHQL_SHUTDOWN_GRACE to finish, and (deferred, in this order) background
+// work stops, the mail sender finishes its attempt, the store closes and the
+// spans are flushed.
 func serve(cfg *config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -152,6 +158,25 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	// Listen for the next signal before letting go of the first one's
+	// context, so that no signal meets the default action (death) between.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	stop()
+	a.Drain()
+	if cfg.Server.ShutdownDelay > 0 {
+		log.Info("draining: /readyz answers 503, requests are still served", "delay", cfg.Server.ShutdownDelay)
+		wait := time.NewTimer(cfg.Server.ShutdownDelay)
+		select {
+		case <-wait.C:
+		case <-again:
+			wait.Stop()
+			log.Info("second signal: drain delay cut short")
+		case err := <-errc:
+			return err
+		}
 	}
 	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)

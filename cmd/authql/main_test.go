@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,4 +133,164 @@ func TestMetricsListener(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "authql_token_refreshes_total") || !strings.Contains(body, "go_sql_") {
 		t.Fatalf("%d %.300s", code, body)
 	}
+}
+
+// TestDrainOnSIGTERM runs the real binary through a rolling restart's
+// SIGTERM: /readyz turns 503 at once while /healthz stays 200, requests are
+// still answered (with Connection: close) for AUTHQL_SHUTDOWN_DELAY, and only
+// then does the listener close; a request already in flight when it closes
+// still gets its answer, and the process exits 0.
+func TestDrainOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	const delay = 2 * time.Second
+	srv := authqlbin.Start(t, authqlbin.Build(t), "AUTHQL_SHUTDOWN_DELAY="+delay.String(), "AUTHQL_RATE_LIMIT=off")
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	// A signup whose body is half sent: in flight, to be finished once the
+	// listener has closed.
+	body := `{"query":"mutation { signup(input: {email: \"inflight@example.com\", password: \"in flight password 1\"}) { user { email } } }"}`
+	inflight, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inflight.Close()
+	half := len(body) / 2
+	if _, err := fmt.Fprintf(inflight, "POST /graphql HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:half]); err != nil {
+		t.Fatal(err)
+	}
+
+	signalled := time.Now()
+	if err := srv.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv.URL+"/readyz", http.StatusServiceUnavailable, delay)
+	if code, _, _ := get(t, srv.URL+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz during the drain: %d, want 200", code)
+	}
+	// Still serving: a login is answered, and asks to close the connection.
+	for i := range 3 {
+		resp := postGraphQL(t, srv.URL, fmt.Sprintf(`{"query":"mutation { signup(input: {email: \"drain%d@example.com\", password: \"drain password 1\"}) { user { email } } }"}`, i))
+		if resp.status != http.StatusOK || !strings.Contains(resp.body, fmt.Sprintf("drain%d@example.com", i)) {
+			t.Fatalf("signup during the drain: %d %s", resp.status, resp.body)
+		}
+		if !resp.close {
+			t.Fatalf("answer during the drain keeps the connection open (no Connection: close)")
+		}
+	}
+
+	// The listener closes once the delay is over, not before.
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Since(signalled) > 20*time.Second {
+			t.Fatal("still accepting connections 20s after SIGTERM")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if took := time.Since(signalled); took < delay-200*time.Millisecond {
+		t.Fatalf("listener closed %v after SIGTERM, before the %v delay", took, delay)
+	}
+	select {
+	case <-srv.Exited():
+		t.Fatalf("exited with a request in flight\n%s", srv.Tail())
+	default:
+	}
+
+	// The request in flight is finished and answered.
+	if _, err := io.WriteString(inflight, body[half:]); err != nil {
+		t.Fatal(err)
+	}
+	_ = inflight.SetReadDeadline(time.Now().Add(15 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(inflight), nil)
+	if err != nil {
+		t.Fatalf("no answer to the request in flight: %v", err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(answer), "inflight@example.com") {
+		t.Fatalf("request in flight: %d %s", resp.StatusCode, answer)
+	}
+	if err := srv.Wait(20 * time.Second); err != nil {
+		t.Fatalf("exit after the drain: %v\n%s", err, srv.Tail())
+	}
+	if logs := srv.Log(); !strings.Contains(logs, `"msg":"draining`) || !strings.Contains(logs, "shutting down") {
+		t.Fatalf("no drain in the log:\n%s", logs)
+	}
+}
+
+// TestSecondSignalSkipsDrainDelay: an operator's second Ctrl-C (or an
+// orchestrator's second SIGTERM) does not wait out a long drain delay.
+func TestSecondSignalSkipsDrainDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	srv := authqlbin.Start(t, authqlbin.Build(t), "AUTHQL_SHUTDOWN_DELAY=10m")
+	if err := srv.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv.URL+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+	if err := srv.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(60 * time.Second); err != nil {
+		t.Fatalf("after a second signal: %v\n%s", err, srv.Tail())
+	}
+	if !strings.Contains(srv.Log(), "drain delay cut short") {
+		t.Fatalf("no word of the second signal in the log:\n%s", srv.Tail())
+	}
+}
+
+// waitStatus polls url until it answers want, failing after within.
+func waitStatus(t *testing.T, url string, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		code, _, err := get(t, url)
+		if err == nil && code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d (%v) after %v, want %d", url, code, err, within, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// get is one GET on a connection of its own.
+func get(t *testing.T, url string) (int, string, error) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), nil
+}
+
+type answer struct {
+	status int
+	body   string
+	close  bool // the server asked to close the connection
+}
+
+// postGraphQL posts body to /graphql over a keep-alive client, which reuses
+// the connection unless the server asks to close it.
+func postGraphQL(t *testing.T, base, body string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /graphql: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, body: string(raw), close: resp.Close}
 }

@@ -55,6 +55,8 @@ type App struct {
 	redis   *redis.Client
 	// stopMail stops the mail sender and waits for its attempts in flight.
 	stopMail func()
+	// drain is this instance's readiness for a load balancer.
+	drain *server.Drain
 }
 
 // Option adjusts what New builds, for tests.
@@ -137,7 +139,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for pool, db := range st.Pools() {
 		m.AddDB(pool, db)
 	}
-	a := &App{store: st, cfg: cfg, log: log, Metrics: m}
+	a := &App{store: st, cfg: cfg, log: log, Metrics: m, drain: new(server.Drain)}
 	limiter, err := a.limiter(ctx)
 	if err != nil {
 		st.Close()
@@ -185,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	srvOpts := server.Options{
 		GraphQL: gql, Ready: st.Ping, JWKS: publicJWKS, JWKSMaxAge: cfg.Keys.JWKSMaxAge,
 		Playground: cfg.GraphQL.Playground, CORSOrigins: cfg.Server.CORSOrigins,
-		Trusted: cfg.Server.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log,
+		Trusted: cfg.Server.TrustedProxies, IPv6Prefix: cfg.Limits.IPv6Prefix, Log: log, Drain: a.drain,
 	}
 	if cfg.Server.MetricsAddr == "" {
 		srvOpts.Metrics = m.Handler()
@@ -233,6 +235,11 @@ func (a *App) limiter(ctx context.Context) (ratelimit.Limiter, error) {
 	}
 	return ratelimit.NewFallback(ratelimit.NewRedis(a.redis, l.RedisPrefix), memory, a.log), nil
 }
+
+// Drain takes the instance out of a load balancer's rotation: /readyz answers
+// 503 from now on while Handler keeps serving every request (server.Drain).
+// The caller stops the server once the balancer has noticed.
+func (a *App) Drain() { a.drain.Begin() }
 
 // RunBackground prunes expired sessions, expired MFA challenges and old audit
 // events until ctx ends.

@@ -47,7 +47,10 @@ type Config struct {
 type Server struct {
 	Addr string
 	// MetricsAddr, when set, serves /metrics on a listener of its own.
-	MetricsAddr    string
+	MetricsAddr string
+	// ShutdownDelay is how long SIGTERM keeps serving with /readyz at 503
+	// before the listener closes, for a load balancer to notice.
+	ShutdownDelay  time.Duration
 	ShutdownGrace  time.Duration
 	TrustedProxies []netip.Prefix
 	CORSOrigins    []string
@@ -255,6 +258,7 @@ func (p *problems) notNegative(d *time.Duration) {
 
 func (s *Server) validate(p *problems) {
 	p.positive(&s.ShutdownGrace)
+	p.notNegative(&s.ShutdownDelay)
 	for _, o := range s.CORSOrigins {
 		if o == "*" {
 			p.check(&s.CORSOrigins, errors.New(`"*" cannot be used with credentials: list each origin`))

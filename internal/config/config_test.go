@@ -130,6 +130,33 @@ func TestPlayground(t *testing.T) {
 	}
 }
 
+// TestShutdownDelay checks that SIGTERM waits for a load balancer only where
+// there is one to wait for: production, unless told otherwise.
+func TestShutdownDelay(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"development default: stop at once", nil, 0},
+		{"production default: a health check's time", map[string]string{"AUTHQL_ENV": "production"}, 5 * time.Second},
+		{"production, set", map[string]string{"AUTHQL_ENV": "production", "AUTHQL_SHUTDOWN_DELAY": "20s"}, 20 * time.Second},
+		{"production, turned off", map[string]string{"AUTHQL_ENV": "production", "AUTHQL_SHUTDOWN_DELAY": "0s"}, 0},
+		{"development, set", map[string]string{"AUTHQL_SHUTDOWN_DELAY": "2s"}, 2 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(nil, env(withSecret(tc.env)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Server.ShutdownDelay != tc.want {
+				t.Errorf("shutdown delay %v; want %v", c.Server.ShutdownDelay, tc.want)
+			}
+		})
+	}
+}
+
 // TestFlagsOverrideEnv checks precedence: flag, then environment, then default.
 func TestFlagsOverrideEnv(t *testing.T) {
 	tests := []struct {
@@ -261,6 +288,8 @@ func TestInvalidValues(t *testing.T) {
 		{"AUTHQL_TRUSTED_PROXIES", "10.0.0.0/8, bogus"},
 		{"AUTHQL_TRUSTED_PROXIES", "300.1.1.1"},
 		{"AUTHQL_ENV", "staging"},
+		{"AUTHQL_SHUTDOWN_DELAY", "-1s"},
+		{"AUTHQL_SHUTDOWN_DELAY", "5"},
 		{"AUTHQL_JWT_SECRET", "too-short"},
 		{"AUTHQL_MAX_SESSIONS_PER_USER", "0"},
 		{"AUTHQL_MAX_SESSIONS_PER_USER", "ten"},

@@ -55,6 +55,11 @@ func (c *Config) settings() []setting {
 		{"AUTHQL_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", prefixes(&s.TrustedProxies)},
 		{"AUTHQL_JWKS_MAX_AGE", "5m", "Cache-Control max-age of /.well-known/jwks.json", duration(&c.Keys.JWKSMaxAge)},
 		{"AUTHQL_LOG_LEVEL", "info", "debug, info, warn or error", text(&c.Log.Level)},
+		// 5s in production: the example HAProxy checks /readyz every second and
+		// drops a server after 2 failures (≤ 3s), and Kubernetes takes a few
+		// seconds to remove a terminating pod's endpoint. No balancer in
+		// development: Ctrl-C stops at once.
+		{"AUTHQL_SHUTDOWN_DELAY", "", "how long SIGTERM keeps serving with /readyz at 503 before it stops accepting (default: 5s in production, 0 in development)", durationByEnv(&s.ShutdownDelay, &c.Production, 5*time.Second, 0)},
 		{"AUTHQL_SHUTDOWN_GRACE", "15s", "how long SIGTERM waits for requests in flight", duration(&s.ShutdownGrace)},
 		// Rule names namespace the limiters' keys, in Redis too: renaming one
 		// resets its counts.
@@ -123,6 +128,22 @@ func duration(p *time.Duration) binding {
 		}
 		*p = d
 		return nil
+	}}
+}
+
+// durationByEnv parses a duration; an empty value (a setting without a
+// default) is prod in production, dev otherwise.
+func durationByEnv(p *time.Duration, production *bool, prod, dev time.Duration) binding {
+	parse := duration(p).parse
+	return binding{p, func(v, from string) error {
+		if v == "" {
+			*p = dev
+			if *production {
+				*p = prod
+			}
+			return nil
+		}
+		return parse(v, from)
 	}}
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/cors"
@@ -42,7 +43,24 @@ type Options struct {
 	// Metrics, when set, serves GET /metrics on this handler; leave it nil
 	// when metrics have a listener of their own (GET /metrics is then 404).
 	Metrics http.Handler
+	// Drain, when set and begun, takes the instance out of a load balancer's
+	// rotation while it keeps serving (see Drain).
+	Drain *Drain
 }
+
+// Drain is an instance on its way out. Once begun, /readyz answers 503 so
+// that a load balancer's health check stops routing to it, while every other
+// route keeps answering as before (a request the balancer still sends must
+// not fail) with Connection: close, so that clients and the balancer move
+// their keep-alive connections to the other instances. /healthz stays 200:
+// the process is alive, an orchestrator must not kill it for draining.
+type Drain struct{ begun atomic.Bool }
+
+// Begin starts the drain; it cannot be undone (the process is stopping).
+func (d *Drain) Begin() { d.begun.Store(true) }
+
+// Draining reports whether Begin was called; a nil Drain never drains.
+func (d *Drain) Draining() bool { return d != nil && d.begun.Load() }
 
 // New returns the handler serving every route of the contract.
 func New(o Options) http.Handler {
@@ -73,7 +91,20 @@ func New(o Options) http.Handler {
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
-	return requestid.Middleware(h.recover(h.logRequests(securityHeaders(mux))))
+	return requestid.Middleware(h.recover(h.logRequests(h.closeWhileDraining(securityHeaders(mux)))))
+}
+
+// closeWhileDraining asks for the connection to be closed after each answer
+// once the drain has begun: net/http then closes it itself, after the answer
+// is written, so no client is left sending on a connection the server is
+// about to drop, which closing idle connections from here would risk.
+func (h *handler) closeWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.o.Drain.Draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type handler struct {
@@ -114,6 +145,10 @@ func (h *handler) foreign(r *http.Request) bool {
 }
 
 func (h *handler) ready(w http.ResponseWriter, r *http.Request) {
+	if h.o.Drain.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
 	if err := h.o.Ready(r.Context()); err != nil {
 		h.o.Log.WarnContext(r.Context(), "not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,16 +55,27 @@ type Server struct {
 
 	stopOnce sync.Once
 	stopErr  error
+	// asked: the test sent SIGTERM or SIGINT itself; killed: it sent SIGKILL.
+	asked, killed atomic.Bool
 }
 
 // Start runs bin in a fresh directory on a free loopback port, with settings
 // (KEY=VALUE) and no AUTHQL_ variable of the caller's shell, and waits until
-// /readyz answers. The process is stopped (SIGTERM, then SIGKILL if it does
+// /readyz answers. A setting AUTHQL_ADDR=127.0.0.1:PORT listens there instead
+// of on a free port: a restart behind a load balancer keeps its address. The process is stopped (SIGTERM, then SIGKILL if it does
 // not drain in time) when the test ends.
 func Start(t testing.TB, bin string, settings ...string) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := ""
+	for _, kv := range settings {
+		if v, ok := strings.CutPrefix(kv, "AUTHQL_ADDR="); ok {
+			addr = v
+		}
+	}
+	if addr == "" {
+		addr = freeAddr(t)
+	}
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AUTHQL_") {
@@ -142,6 +154,13 @@ func (s *Server) Stop(grace time.Duration) error {
 }
 
 func (s *Server) stop(grace time.Duration) error {
+	if s.killed.Load() {
+		<-s.exited
+		return nil
+	}
+	if s.asked.Load() {
+		return s.Wait(grace)
+	}
 	select {
 	case <-s.exited:
 		return fmt.Errorf("exited before it was stopped: %v", s.err)
@@ -158,6 +177,39 @@ func (s *Server) stop(grace time.Duration) error {
 		<-s.exited
 		return fmt.Errorf("no exit within %v of SIGTERM: killed", grace)
 	}
+}
+
+// Signal sends sig to the process. After SIGTERM or SIGINT the process is
+// expected to exit: Stop (and the test's cleanup) then only waits for it.
+func (s *Server) Signal(sig os.Signal) error {
+	if sig == syscall.SIGTERM || sig == os.Interrupt {
+		s.asked.Store(true)
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// Wait waits up to within for the process to exit and returns how it
+// exited (nil for status 0); past within it kills the process.
+func (s *Server) Wait(within time.Duration) error {
+	select {
+	case <-s.exited:
+		return s.err
+	case <-time.After(within):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return fmt.Errorf("no exit within %v: killed", within)
+	}
+}
+
+// Exited is closed once the process has exited.
+func (s *Server) Exited() <-chan struct{} { return s.exited }
+
+// Kill ends the process with SIGKILL, as a crash or the OOM killer would, and
+// waits until it is gone.
+func (s *Server) Kill() {
+	s.killed.Store(true)
+	_ = s.cmd.Process.Kill()
+	<-s.exited
 }
 
 // Log is everything the server wrote so far.
