@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -171,8 +172,22 @@ func TestNodeKilledUnderLoad(t *testing.T) {
 		t.Errorf("the instance on the restarted node served nothing after it rejoined: %v", tl.codes[victim-1][after])
 	}
 
+	// Which server errors the instances met, for the record (their logs
+	// name them; clients only ever saw the codes above).
+	seen := map[string]int{}
+	for _, x := range n {
+		for _, m := range serverError.FindAllString(x.srv.Log(), -1) {
+			seen[m]++
+		}
+	}
+	t.Logf("database errors in the instances' logs: %v", seen)
+
 	checkLedger(t, n, &led)
 }
+
+// serverError finds a driver's error in a log: a MySQL error number, or the
+// connection failures go-sql-driver and the network report.
+var serverError = regexp.MustCompile(`Error \d{4}|invalid connection|connection refused|broken pipe|connection reset|bad connection`)
 
 // load runs chains of operations against one instance until stop: a signup,
 // one to three refreshes, then a logout or the chain left as it is (parked,

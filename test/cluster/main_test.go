@@ -228,7 +228,9 @@ func moduleRoot() (string, error) {
 // group communication, IST and SST of three nodes) nobody listens on now.
 func freeBase() (int, error) {
 	for range 50 {
-		base := 20000 + rand.N(400)*100
+		// Below the ephemeral range (32768 up), where outgoing connections
+		// could take a port between this check and a node binding it.
+		base := 20000 + rand.N(120)*100
 		free := true
 		for off := range 40 {
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
