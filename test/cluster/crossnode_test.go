@@ -1,11 +1,13 @@
 package cluster_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authql/authql/internal/loadtest"
+	"github.com/authql/authql/internal/store"
 )
 
 // TestRotationAcrossNodes: rotation, the grace window and reuse detection
@@ -204,4 +206,43 @@ func TestRacingRefreshes(t *testing.T) {
 	}
 	conflicts := c.status(t, "wsrep_local_cert_failures") + c.status(t, "wsrep_local_bf_aborts") - before
 	t.Logf("%d rounds of two racing refreshes: answers %v; %d certification failures or brute-force aborts in the cluster, all retried", rounds, codes, conflicts)
+}
+
+// TestCausalReadsOnGalera: the store finds Galera by itself and its reads
+// wait for the cluster (the node counts them in wsrep_causal_reads); a
+// wsrep_sync_wait the URL sets is kept.
+func TestCausalReadsOnGalera(t *testing.T) {
+	c := need(t)
+	db := c.database(t)
+	c.instances(t, db) // the tables, made by one instance
+	causal := func() int64 {
+		var k string
+		var v int64
+		if err := c.open(t, 2, "").QueryRow("SHOW GLOBAL STATUS LIKE 'wsrep_causal_reads'").Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{{"", true}, {"?wsrep_sync_wait=0", false}} {
+		s, err := store.Open(t.Context(), c.url(2, db)+tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := causal()
+		const reads = 20
+		for range reads {
+			if _, err := s.UserByEmail(t.Context(), "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		got := causal() - before
+		s.Close()
+		t.Logf("URL %q: %d causal reads for %d reads", c.url(2, db)+tc.query, got, reads)
+		if tc.want && got < reads || !tc.want && got != 0 {
+			t.Errorf("URL %q: %d causal reads for %d reads", c.url(2, db)+tc.query, got, reads)
+		}
+	}
 }
