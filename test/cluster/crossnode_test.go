@@ -114,19 +114,8 @@ func TestRacingSignups(t *testing.T) {
 	for i := range rounds {
 		addr := email("race")
 		a, b := n[i%nodes], n[(i+1)%nodes]
-		var wg sync.WaitGroup
-		start := make(chan struct{})
 		errs := make([]error, 2)
-		for j, x := range []*node{a, b} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[j] = x.Signup(ctx, addr, password)
-			}()
-		}
-		close(start)
-		wg.Wait()
+		race(a, b, func(j int, x *node) { _, errs[j] = x.Signup(ctx, addr, password) })
 		won := 0
 		for _, err := range errs {
 			codes[code(err)]++
@@ -168,20 +157,9 @@ func TestRacingRefreshes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
 		got := make([]*loadtest.Payload, 2)
 		errs := make([]error, 2)
-		for j, x := range []*node{a, b} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				got[j], errs[j] = x.Refresh(ctx, p.Refresh())
-			}()
-		}
-		close(start)
-		wg.Wait()
+		race(a, b, func(j int, x *node) { got[j], errs[j] = x.Refresh(ctx, p.Refresh()) })
 		for j, err := range errs {
 			codes[code(err)]++
 			if err != nil {
@@ -245,4 +223,21 @@ func TestCausalReadsOnGalera(t *testing.T) {
 			t.Errorf("URL %q: %d causal reads for %d reads", c.url(2, db)+tc.query, got, reads)
 		}
 	}
+}
+
+// race runs do for a (j = 0) and b (j = 1) at once: both goroutines are
+// released together, so that their requests meet on the cluster.
+func race(a, b *node, do func(j int, x *node)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for j, x := range []*node{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			do(j, x)
+		}()
+	}
+	close(start)
+	wg.Wait()
 }
