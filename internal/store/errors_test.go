@@ -50,3 +50,29 @@ func TestErrorsNameTheOperation(t *testing.T) {
 		}
 	})
 }
+
+// TestNodeNotReadyIsUnavailable: the errors a Galera node answers while it is
+// outside the primary component (joining, isolated, its peers lost) say that
+// the database cannot serve now, as a refused connection does: the client
+// gets SERVICE_UNAVAILABLE, never INTERNAL_SERVER_ERROR. test/cluster meets
+// them on a real cluster.
+func TestNodeNotReadyIsUnavailable(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		s, f := open(t, db)
+		ctx := t.Context()
+		for _, n := range []uint16{1047, 1180, 1927} {
+			f.Set(func(context.Context, store.Statement) error {
+				return &mysql.MySQLError{Number: n, Message: "node not ready"}
+			})
+			_, err := s.UserByEmail(ctx, "someone@example.com")
+			var me *mysql.MySQLError
+			if !errors.Is(err, store.ErrUnavailable) || !errors.As(err, &me) || me.Number != n {
+				t.Errorf("error %d on a read: %v", n, err)
+			}
+			err = s.InTx(ctx, func(q *store.Queries) error { return q.InsertAuditEvent(ctx, event("x")) })
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("error %d in a transaction: %v", n, err)
+			}
+		}
+	})
+}

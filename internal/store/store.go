@@ -68,7 +68,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), now)
 	case strings.HasPrefix(rawURL, "mysql://"):
-		s, err = openMySQL(rawURL, now)
+		s, err = openMySQL(ctx, rawURL, now)
 	default:
 		return nil, errors.New("store: database URL must start with sqlite:// or mysql://")
 	}
@@ -211,10 +211,15 @@ func MySQLDSN(rawURL string) (_ string, err error) {
 	return dsn, nil
 }
 
-func openMySQL(rawURL string, now func() time.Time) (*Store, error) {
+func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store, error) {
 	dsn, err := MySQLDSN(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	// On Galera every connection reads causally (see galeraSyncWait).
+	dsn, _, err = causalDSN(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
 	// Statements prepared once per connection and reused: MariaDB then parses
 	// each once, and me ran about 30 % faster (A B, 32 clients, 2 cores). Not
@@ -322,12 +327,26 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1040 || me.Number == 1045 || me.Number == 1049 || me.Number == 1053 || me.Number == 1205 || me.Number == 1213) {
-		// too many connections, access denied, unknown database, server shutdown;
-		// and contention that outlasted InTx's retries
+	if errors.As(err, &me) && unavailable[me.Number] {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// unavailable are the server's errors that say it cannot serve now, not that
+// the request is wrong: the client may retry, perhaps on another node.
+var unavailable = map[uint16]bool{
+	1040: true, // too many connections
+	1045: true, // access denied
+	1049: true, // unknown database
+	1053: true, // server shutdown in progress
+	1205: true, // lock wait timeout, after InTx's retries; on Galera also a causal read the node cannot do
+	1213: true, // deadlock or certification conflict that outlasted InTx's retries
+	// Galera: the node is not in the primary component (lost its peers, still
+	// joining, or isolated), or a commit failed because it left it meanwhile.
+	1047: true, // WSREP has not yet prepared node for application use
+	1180: true, // got error during COMMIT
+	1927: true, // connection was killed (a node shutting down or aborting its clients)
 }
 
 // Redact hides the password of a database URL, for logs.

@@ -24,20 +24,30 @@ import (
 // server is what is tested) into a temporary directory and returns its path.
 func Build(t testing.TB) string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		t.Fatalf("cannot find the module root (go env GOMOD = %q): %v", gomod, err)
-	}
-	bin := filepath.Join(t.TempDir(), "authql")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/authql")
-	build.Dir = filepath.Dir(gomod)
 	began := time.Now()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/authql: %v\n%s", err, out)
+	bin, err := BuildIn(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("built %s in %v", bin, time.Since(began).Round(time.Millisecond))
 	return bin
+}
+
+// BuildIn builds ./cmd/authql into dir, for a TestMain that shares one binary
+// among the tests of its package.
+func BuildIn(dir string) (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("cannot find the module root (go env GOMOD = %q): %v", gomod, err)
+	}
+	bin := filepath.Join(dir, "authql")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/authql")
+	build.Dir = filepath.Dir(gomod)
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/authql: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // Server is an authql process started by a test.
