@@ -163,7 +163,7 @@ func (l *Locker) lock(ctx context.Context, db *sql.DB) error {
 			return ctx.Err()
 		case <-time.After(sleep):
 		}
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, 200*time.Millisecond)
 	}
 }
 
