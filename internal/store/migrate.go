@@ -49,6 +49,7 @@ type Migrator struct {
 	db       *sql.DB
 	dialect  string
 	provider *goose.Provider
+	lock     *migrationlock.Locker
 	newest   int64
 
 	mu     sync.Mutex
@@ -88,7 +89,7 @@ func openMigrator(ctx context.Context, rawURL string, o options) (*Migrator, err
 			m.cancel(migrationlock.ErrLost)
 		}
 	}
-	locker, err := migrationlock.New(lc)
+	m.lock, err = migrationlock.New(lc)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -99,7 +100,6 @@ func openMigrator(ctx context.Context, rawURL string, o options) (*Migrator, err
 	}
 	m.provider, err = goose.NewProvider(gd, db, fsys,
 		goose.WithTableName(VersionTable),
-		goose.WithLocker(locker),
 		goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		db.Close()
@@ -148,8 +148,14 @@ func openMigrationDB(ctx context.Context, rawURL string) (*sql.DB, string, error
 	return db, dialect, nil
 }
 
-// run calls fn with a context that the lock cancels if its lease is lost.
-func (m *Migrator) run(ctx context.Context, fn func(context.Context) error) error {
+// run calls fn under the migration lock, with a context the lock cancels if
+// its lease is lost. Every goose call that may write (even Up's first look,
+// which creates the version table) runs inside.
+func (m *Migrator) run(ctx context.Context, fn func(context.Context) error) (err error) {
+	if err := m.lock.Lock(ctx, m.db); err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, m.lock.Unlock(ctx, m.db)) }()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	m.mu.Lock()
@@ -160,7 +166,7 @@ func (m *Migrator) run(ctx context.Context, fn func(context.Context) error) erro
 		m.cancel = nil
 		m.mu.Unlock()
 	}()
-	err := fn(ctx)
+	err = fn(ctx)
 	if cause := context.Cause(ctx); errors.Is(cause, migrationlock.ErrLost) {
 		return cause
 	}

@@ -56,8 +56,12 @@ type Config struct {
 	OnLost func()
 }
 
-// Locker takes and releases the lock; it implements goose's lock.Locker.
-// One Locker holds the lock at most once at a time.
+// Locker takes and releases the lock. Its methods have the shape of goose's
+// lock.Locker, but the store takes it around the whole goose run rather than
+// through goose.WithLocker: goose's Up first calls HasPending without the
+// locker, which creates goose's version table unlocked, a CREATE TABLE
+// racing across Galera nodes. One Locker holds the lock at most once at a
+// time.
 type Locker struct {
 	cfg   Config
 	nowMS string // the database's clock in Unix milliseconds, as SQL
