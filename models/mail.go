@@ -12,11 +12,9 @@ import "time"
 // one delivery attempt, so a sender that died mid-attempt only delays the
 // mail until the lease runs out.
 type OutboxMail struct {
-	ID   string `gorm:"primaryKey;type:varchar(36)"`
-	Kind string `gorm:"type:varchar(32);not null"` // "verify_email", "password_reset"
-	// idx_outbox_mails_recipient: an account deletion deletes its mail by
-	// recipient, locking only those rows (MySQL locks every row it scans).
-	Recipient string `gorm:"type:varchar(254);not null;index:idx_outbox_mails_recipient"`
+	ID        string `gorm:"primaryKey;type:varchar(36)"`
+	Kind      string `gorm:"type:varchar(32);not null"` // "verify_email", "password_reset"
+	Recipient string `gorm:"type:varchar(254);not null"`
 	Body      []byte `gorm:"not null" json:"-"`
 	// Attempts counts failed deliveries.
 	Attempts      int       `gorm:"not null;default:0"`
