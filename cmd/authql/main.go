@@ -3,7 +3,9 @@
 //	authql [serve] [--flags]              run the service (flags mirror AUTHQL_* variables)
 //	authql keys generate --alg EdDSA      print a new private JWK
 //	authql keys rotate [--alg EdDSA] FILE add a new signing key to a JWKS file
-//	authql migrate                        create or update the tables, then exit
+//	authql migrate [up]                   apply the schema migrations the database lacks, then exit
+//	authql migrate status                 list the migrations, applied or pending
+//	authql migrate down-to VERSION        roll back every migration newer than VERSION
 package main
 
 import (
@@ -46,10 +48,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		usage(stdout)
 		return nil
 	}
+	var err error
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
 			usage(stdout)
 			return nil
+		}
+	}
+	var mig []string
+	if cmd == "migrate" {
+		if mig, args, err = migrateArgs(args); err != nil {
+			return err
 		}
 	}
 	cfg, err := config.Load(args, os.Getenv)
@@ -58,12 +67,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, cfg.Log.Level)
 	if cmd == "migrate" {
-		st, err := store.Open(context.Background(), cfg.Database.URL)
-		if err != nil {
-			return err
-		}
-		log.Info("tables are up to date")
-		return st.Close()
+		return migrateCommand(context.Background(), cfg.Database.URL, mig, stdout, log)
 	}
 	return serve(cfg, log)
 }
@@ -73,7 +77,9 @@ func usage(w io.Writer) {
 
 usage:
   authql [serve] [--flag value ...]      run the service
-  authql migrate                         create or update the tables, then exit
+  authql migrate [up]                    apply the schema migrations the database lacks, then exit
+  authql migrate status                  list the migrations: applied (when) or pending
+  authql migrate down-to VERSION         roll back every migration newer than VERSION (0: all)
   authql keys generate --alg ALG         print a new private JWK (ALG: EdDSA, ES256, RS256)
   authql keys rotate [--alg ALG] FILE    add a new signing key to FILE, keep the old one verify-only
   authql keys retire FILE KID            drop a verify-only key from FILE

@@ -127,6 +127,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
+	if sc := st.Schema(); sc.Newer() {
+		// A rolling deploy: a newer release migrated first. Its migrations
+		// keep the schema this binary needs, so it serves.
+		log.Info("database schema is newer than this binary", "version", sc.Version, "binary_newest", sc.Newest)
+	}
 	if err := st.NormalizeEmails(ctx, store.EmailNormalizationV1, auth.NormalizeEmail, log); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("store: normalize stored emails: %w", err)

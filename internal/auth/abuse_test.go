@@ -15,7 +15,6 @@ import (
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/ratelimit"
-	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"
 )
 
@@ -289,41 +288,5 @@ func TestRateLimitedAttemptsAreAggregated(t *testing.T) {
 				t.Fatalf("%d warnings logged, want 2", n)
 			}
 		})
-	})
-}
-
-// TestAuditCountOnExistingRows: events stored before the count column existed
-// read back with count 1 once it is added.
-func TestAuditCountOnExistingRows(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		s, err := store.Open(context.Background(), db.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		raw := storetest.SQL(t, db)
-		dropIndex := "DROP INDEX idx_audit_events_dedupe"
-		if storetest.IsMySQL(db.URL) {
-			dropIndex += " ON audit_events"
-		}
-		for _, q := range []string{
-			dropIndex,
-			"ALTER TABLE audit_events DROP COLUMN dedupe_key",
-			"ALTER TABLE audit_events DROP COLUMN count",
-			"INSERT INTO audit_events (created_at, type, user_id) VALUES ('2024-01-01 00:00:00', 'login', 'old')",
-		} {
-			if _, err := raw.Exec(q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		s, err = store.Open(context.Background(), db.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		events, err := s.AuditEvents(t.Context(), "old", 0, 10)
-		if err != nil || len(events) != 1 || events[0].Count != 1 {
-			t.Fatalf("old event: %+v, %v", events, err)
-		}
 	})
 }

@@ -1,9 +1,14 @@
 package store
 
 import (
+	"io/fs"
 	"slices"
+	"strings"
+	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/authql/authql/models"
 )
 
 // RecordSQL calls fn with the SQL and arguments of every statement s runs
@@ -31,4 +36,45 @@ func RecordSQL(s *Store, fn func(sql string, vars []any)) error {
 		}
 	}
 	return nil
+}
+
+// Models are the GORM models the migrations create the tables of: the
+// agreement test builds a database from them with AutoMigrate, as authql's
+// first release did at every start.
+var Models = []any{
+	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
+	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
+	&models.EmailToken{},
+}
+
+// AutoMigrateModels creates the tables of Models in an empty database with
+// GORM AutoMigrate, with the table options the first release used.
+func AutoMigrateModels(rawURL string) error {
+	var s *Store
+	var err error
+	if strings.HasPrefix(rawURL, "sqlite://") {
+		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), time.Now)
+	} else {
+		s, err = openMySQL(rawURL, time.Now)
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	db := s.db
+	if s.dialect == "mysql" {
+		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	}
+	return db.AutoMigrate(Models...)
+}
+
+// WithMigrations makes Open and OpenMigrator use fsys instead of the
+// embedded migrations: an older or newer release's set.
+func WithMigrations(fsys fs.FS) Option { return func(o *options) { o.migrations = fsys } }
+
+// WithLockTiming shortens the migration lock's lease, heartbeat and wait.
+func WithLockTiming(lease, heartbeat, wait time.Duration) Option {
+	return func(o *options) {
+		o.lock.Lease, o.lock.Heartbeat, o.lock.Wait = lease, heartbeat, wait
+	}
 }

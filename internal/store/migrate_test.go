@@ -2,30 +2,41 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
+	"time"
 
+	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/internal/store/migrations"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/models"
 )
 
+// newest is the newest migration version this binary has.
+const newest = 1
+
 // TestInstancesStartTogether: several instances opening one fresh database at
-// once all start; none fails because another created a table first.
+// once all start, and each migration is applied exactly once.
 func TestInstancesStartTogether(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		const n = 4
+		const n = 6
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				s, err := store.Open(context.Background(), db.URL)
 				if err == nil {
 					err = s.Close()
 				}
 				errs[i] = err
-			}()
+			})
 		}
 		wg.Wait()
 		for i, err := range errs {
@@ -33,40 +44,242 @@ func TestInstancesStartTogether(t *testing.T) {
 				t.Errorf("instance %d: %v", i, err)
 			}
 		}
+		AppliedOnce(t, db)
 	})
 }
 
-// TestCredentialsVersionOnExistingRows: users stored before the column
-// existed get version 0 when it is added, and their logins work.
-func TestCredentialsVersionOnExistingRows(t *testing.T) {
+// AppliedOnce checks that the version table records every migration once.
+func AppliedOnce(t *testing.T, db storetest.Backend) {
+	t.Helper()
+	got := strs(t, storetest.SQL(t, db), "SELECT CONCAT(version_id, 'x', COUNT(*)) FROM "+store.VersionTable+" GROUP BY version_id ORDER BY version_id")
+	if db.Name == "sqlite" {
+		got = strs(t, storetest.SQL(t, db), "SELECT version_id || 'x' || COUNT(*) FROM "+store.VersionTable+" GROUP BY version_id ORDER BY version_id")
+	}
+	if want := "0x1 1x1"; strings.Join(got, " ") != want {
+		t.Fatalf("versions recorded (version x times): %v, want %s", got, want)
+	}
+}
+
+// TestUpgradeFromFirstRelease: a database made by the first release (GORM
+// AutoMigrate, no version table; the frozen schema in testdata) with data in
+// it is adopted and upgraded, and its rows work through the store.
+func TestUpgradeFromFirstRelease(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
-		s, err := store.Open(context.Background(), db.URL)
+		ctx := context.Background()
+		raw := storetest.SQL(t, db)
+		fixture, err := os.ReadFile("testdata/release1/" + db.Name + ".sql")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Close()
-		raw := storetest.SQL(t, db)
-		for _, q := range []string{
-			"ALTER TABLE users DROP COLUMN credentials_version",
-			"INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('old', 'old@example.com', 'h', '2024-01-01 00:00:00', '2024-01-01 00:00:00')",
-		} {
+		for _, q := range statements(string(fixture)) {
 			if _, err := raw.Exec(q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
-		s, err = store.Open(context.Background(), db.URL)
+		hasher := password.NewHasher(password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1, time.Second)
+		hash, err := hasher.Hash(ctx, "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		ts := now.Format("2006-01-02 15:04:05")
+		exp := now.Add(time.Hour).Format("2006-01-02 15:04:05")
+		tokenHash := strings.Repeat("a", 64)
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{"INSERT INTO users (id, email, password_hash, credentials_version, email_verified, mfa_enabled, created_at, updated_at) VALUES ('u1', 'old@example.com', ?, 3, 1, 0, ?, ?)", []any{hash, ts, ts}},
+			{"INSERT INTO sessions (id, user_id, current_token_id, created_at, last_used_at, expires_at, amr) VALUES ('s1', 'u1', 't1', ?, ?, ?, 'pwd')", []any{ts, ts, exp}},
+			{"INSERT INTO refresh_tokens (id, session_id, hash, issued_at, expires_at) VALUES ('t1', 's1', ?, ?, ?)", []any{tokenHash, ts, exp}},
+			{"INSERT INTO audit_events (created_at, type, user_id, count) VALUES (?, 'signup', 'u1', 1)", []any{ts}},
+			{"INSERT INTO audit_events (created_at, type, user_id, count, dedupe_key) VALUES (?, 'login_failed', 'u1', 4, ?)", []any{ts, strings.Repeat("d", 64)}},
+			{"INSERT INTO outbox_mails (id, kind, recipient, body, attempts, next_attempt_at, created_at, expires_at) VALUES ('m1', 'verify_email', 'old@example.com', ?, 0, ?, ?, ?)", []any{[]byte("sealed"), ts, ts, exp}},
+		} {
+			if _, err := raw.Exec(q.sql, q.args...); err != nil {
+				t.Fatalf("%s: %v", q.sql, err)
+			}
+		}
+		before := catalog(t, db)
+
+		s, err := store.Open(ctx, db.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		u, err := s.UserByEmail(t.Context(), "old@example.com")
-		if err != nil || u.CredentialsVersion != 0 {
-			t.Fatalf("old user: %+v, %v", u, err)
+		if sc := s.Schema(); sc.Version != newest || fmt.Sprint(sc.Applied) != "[1]" {
+			t.Fatalf("schema after upgrade: %+v", sc)
 		}
-		var v uint64
-		err = s.InTx(t.Context(), func(q *store.Queries) (err error) { v, err = q.LockCredentials(t.Context(), u.ID); return err })
-		if err != nil || v != 0 {
-			t.Fatalf("credentials version %d, %v", v, err)
+		AppliedOnce(t, db)
+		// The baseline changed nothing in the adopted tables.
+		diff(t, "of release 1", before, "after migrating", catalog(t, db), "the baseline must adopt release 1's schema unchanged")
+
+		u, err := s.UserByEmail(ctx, "old@example.com")
+		if err != nil || u.ID != "u1" || u.CredentialsVersion != 3 || !u.EmailVerified {
+			t.Fatalf("user: %+v, %v", u, err)
+		}
+		if _, err := hasher.Verify(ctx, "correct horse battery", u.PasswordHash); err != nil {
+			t.Fatalf("the stored password no longer verifies: %v", err)
+		}
+		err = s.InTx(ctx, func(q *store.Queries) error {
+			sess, tok, err := q.SessionWithToken(ctx, "s1", "t1")
+			if err != nil || sess.UserID != "u1" || tok.Hash != tokenHash {
+				return fmt.Errorf("session %+v token %+v: %w", sess, tok, err)
+			}
+			next := &models.RefreshToken{ID: "t2", SessionID: "s1", ParentID: &tok.ID, Hash: strings.Repeat("b", 64), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+			ok, err := q.RotateToken(ctx, "t1", next, now)
+			if !ok || err != nil {
+				return fmt.Errorf("rotate the old refresh token: %v, %w", ok, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := s.AuditEvents(ctx, "u1", 0, 10)
+		if err != nil || len(events) != 2 || events[0].Count != 4 || events[1].Type != "signup" {
+			t.Fatalf("audit events: %+v, %v", events, err)
+		}
+		mails, err := s.ClaimMail(ctx, now.Add(time.Minute), 10, "sender", time.Minute)
+		if err != nil || len(mails) != 1 || string(mails[0].Body) != "sealed" || mails[0].Recipient != "old@example.com" {
+			t.Fatalf("outbox: %+v, %v", mails, err)
 		}
 	})
+}
+
+// statements splits a SQL file of ;-terminated statements, dropping comments.
+func statements(file string) []string {
+	var lines []string
+	for l := range strings.Lines(file) {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+			lines = append(lines, l)
+		}
+	}
+	var out []string
+	for q := range strings.SplitSeq(strings.Join(lines, ""), ";\n") {
+		if q = strings.TrimSpace(q); q != "" {
+			out = append(out, strings.TrimSuffix(q, ";"))
+		}
+	}
+	return out
+}
+
+// TestDownToAndUp: with a second migration beside the baseline, down-to 1
+// rolls back only that one, down-to 0 drops the tables, up restores them,
+// and status says which are applied when.
+func TestDownToAndUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		ctx := context.Background()
+		full := func() []string { return catalog(t, db) }
+		two := release(t, db.Name, map[string]string{"00002_probe.sql": "-- +goose Up\nCREATE INDEX idx_probe ON outbox_mails (recipient);\n-- +goose Down\nDROP INDEX idx_probe" + map[string]string{"mysql": " ON outbox_mails", "sqlite": ""}[db.Name] + ";\n"})
+		m, err := store.OpenMigrator(ctx, db.URL, store.WithMigrations(two))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		st, sc, err := m.Status(ctx)
+		if err != nil || len(st) != 2 || st[0].Applied || sc.Version != 0 {
+			t.Fatalf("fresh status: %+v %+v %v", st, sc, err)
+		}
+		if sc, err := m.Up(ctx); err != nil || sc.Version != 2 {
+			t.Fatalf("up: %+v %v", sc, err)
+		}
+		migrated := full()
+		st, _, err = m.Status(ctx)
+		if err != nil || !st[0].Applied || !st[1].Applied || st[1].Name != "00002_probe.sql" ||
+			time.Since(st[1].AppliedAt) > time.Hour || time.Since(st[1].AppliedAt) < -time.Hour {
+			t.Fatalf("status after up: %+v %v", st, err)
+		}
+		if sc, err := m.DownTo(ctx, 1); err != nil || sc.Version != 1 || fmt.Sprint(sc.Applied) != "[2]" {
+			t.Fatalf("down-to 1: %+v %v", sc, err)
+		}
+		if left := full(); len(left) != len(migrated)-1 {
+			t.Fatalf("down-to 1 left %d catalog lines, want %d", len(left), len(migrated)-1)
+		}
+		if _, err := m.DownTo(ctx, -1); err == nil {
+			t.Fatal("went below version 0")
+		}
+		if sc, err := m.DownTo(ctx, 0); err != nil || sc.Version != 0 {
+			t.Fatalf("down-to 0: %+v %v", sc, err)
+		}
+		if left := full(); len(left) != 0 {
+			t.Fatalf("down-to 0 left %v", left)
+		}
+		if sc, err := m.Up(ctx); err != nil || sc.Version != 2 {
+			t.Fatalf("up again: %+v %v", sc, err)
+		}
+		diff(t, "migrated first", migrated, "migrated again", full(), "down then up must round-trip")
+	})
+}
+
+// TestOlderBinaryNewerDatabase: a database a newer release migrated (a
+// version this binary does not know) does not stop this binary, which
+// reports it; a database that lacks one of this binary's migrations below
+// its version is refused with a clear error.
+func TestOlderBinaryNewerDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		ctx := context.Background()
+		newer := release(t, db.Name, map[string]string{
+			"00002_future.sql": "-- +goose Up\nCREATE TABLE future_things (id INTEGER NOT NULL PRIMARY KEY);\n-- +goose Down\nDROP TABLE future_things;\n",
+		})
+		s, err := store.Open(ctx, db.URL, store.WithMigrations(newer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s, err = store.Open(ctx, db.URL)
+		if err != nil {
+			t.Fatalf("this binary refused a newer database: %v", err)
+		}
+		defer s.Close()
+		if sc := s.Schema(); !sc.Newer() || sc.Version != 2 || sc.Newest != newest || len(sc.Applied) != 0 {
+			t.Fatalf("schema: %+v", sc)
+		}
+		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("store does not serve: %v", err)
+		}
+
+		// A database at 2 that lacks this binary's 1 is not "at least this
+		// binary's newest".
+		gap := fresh(t, db)
+		skip := release(t, db.Name, map[string]string{"00002_future.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"}, "00001_baseline.sql")
+		if s, err := store.Open(ctx, gap.URL, store.WithMigrations(skip)); err != nil {
+			t.Fatal(err)
+		} else {
+			s.Close()
+		}
+		_, err = store.Open(ctx, gap.URL)
+		if err == nil || !strings.Contains(err.Error(), "newer than this binary's 1, but lacks") {
+			t.Fatalf("opened a database lacking migration 2: %v", err)
+		}
+	})
+}
+
+// release is the embedded migrations of a dialect plus extra files, minus
+// the files named in drop: another release's set.
+func release(t *testing.T, dialect string, extra map[string]string, drop ...string) fstest.MapFS {
+	t.Helper()
+	fsys, err := migrations.FS(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fstest.MapFS{}
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(names) != newest {
+		t.Fatalf("embedded migrations %v, %v", names, err)
+	}
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = &fstest.MapFile{Data: b}
+	}
+	for _, d := range drop {
+		delete(out, d)
+	}
+	for name, body := range extra {
+		out[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	return out
 }

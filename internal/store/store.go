@@ -28,8 +28,6 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/authql/authql/models"
 )
 
 // Typed errors, for the service layer to act on.
@@ -52,10 +50,13 @@ type Store struct {
 	// transaction holds it from before it begins until it ends (channel send
 	// waiters are served in order).
 	writer chan struct{}
+	// schema is what the migrations found and did at Open.
+	schema Schema
 }
 
 // Open connects to the database named by a URL (sqlite://PATH or
-// mysql://USER:PASS@HOST:PORT/DB?PARAMS) and migrates its tables.
+// mysql://USER:PASS@HOST:PORT/DB?PARAMS) and applies the schema migrations
+// it lacks (migrate.go).
 func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err error) {
 	defer wrap(&err, "store.Open")
 	var o options
@@ -84,7 +85,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, rawURL, o); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: migrate: %w", classify(err))
 	}
@@ -238,42 +239,7 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 	sqlDB.SetMaxOpenConns(16)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
-	db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
-}
-
-var tables = []any{
-	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
-	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
-	&models.EmailToken{},
-}
-
-// migrate creates or updates the tables. Instances starting together must not
-// race to create the same table: on SQLite the migration is one immediate
-// transaction (SQLite's DDL is transactional); on MySQL, whose DDL is not, a
-// named lock serialises the migrators.
-func (s *Store) migrate(ctx context.Context) error {
-	if s.dialect == "sqlite" {
-		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(tables...) })
-	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('authql_migrate', 60)").Scan(&got); err != nil {
-		return err
-	}
-	if got.Int64 != 1 {
-		return errors.New("another instance held the migration lock for 60s")
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK('authql_migrate')") //nolint:errcheck // released with the connection anyway
-	return s.db.WithContext(ctx).AutoMigrate(tables...)
 }
 
 // Ping reports whether the database answers.

@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
+
+	"github.com/authql/authql/internal/store/migrationlock"
 )
 
 // The retry policy of a transaction the database aborted to break a deadlock,
@@ -174,6 +177,10 @@ type Option func(*options)
 type options struct {
 	failure FailureHook
 	now     func() time.Time
+	// migrations replaces the embedded migrations (tests: an older or newer
+	// release's set); lock tunes the migration lock (tests: short leases).
+	migrations fs.FS
+	lock       migrationlock.Config
 }
 
 // WithFailureHook makes statements fail as hook decides. For tests only.
