@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"io/fs"
 	"slices"
 	"strings"
@@ -55,7 +56,7 @@ func AutoMigrateModels(rawURL string) error {
 	if strings.HasPrefix(rawURL, "sqlite://") {
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), time.Now)
 	} else {
-		s, err = openMySQL(rawURL, time.Now)
+		s, err = openMySQL(context.Background(), rawURL, time.Now)
 	}
 	if err != nil {
 		return err
