@@ -160,6 +160,20 @@ func (c *cluster) database(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = c.root.Exec("DROP DATABASE IF EXISTS `" + name + "`") })
+	// A node applies the CREATE after node 1 answered it: instances started
+	// on the other nodes at once could find no database. A causal read on
+	// each node waits until it has applied everything committed before.
+	for n := 2; n <= nodes; n++ {
+		h, err := sql.Open("mysql", c.dsn(n, "")+"&wsrep_sync_wait=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		var k int
+		if err := h.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&k); err != nil || k != 1 {
+			t.Fatalf("database %s on node %d: found %d, %v", name, n, k, err)
+		}
+	}
 	return name
 }
 
@@ -196,9 +210,10 @@ func (c *cluster) status(t *testing.T, name string) int64 {
 // secret is every instance's AUTHQL_JWT_SECRET: tokens one signs, all verify.
 const secret = "galera-cluster-test-secret-0123456789abcdef"
 
-// instances starts one authql per node on db, node 1's first: until
-// migrations take a cluster-wide lock, only one instance may create the
-// tables; the others then find them made.
+// instances starts one authql per node on db, all at once, as a fleet
+// deployed together does: their migrations race, and the cluster-wide lock
+// row must serialize them (TestInstancesStartTogether counts on every test
+// starting instances this way).
 func (c *cluster) instances(t *testing.T, db string, settings ...string) [nodes]*authqlbin.Server {
 	t.Helper()
 	var srv [nodes]*authqlbin.Server
@@ -210,7 +225,12 @@ func (c *cluster) instances(t *testing.T, db string, settings ...string) [nodes]
 			"AUTHQL_MAIL=off",
 			"AUTHQL_LOG_LEVEL=warn",
 		}, settings...)
-		srv[n-1] = authqlbin.Start(t, c.bin, env...)
+		srv[n-1] = authqlbin.Launch(t, c.bin, env...)
+	}
+	for n, s := range srv {
+		if err := s.WaitReady(60 * time.Second); err != nil {
+			t.Fatalf("instance on node %d: %v\n%s", n+1, err, s.Tail())
+		}
 	}
 	return srv
 }

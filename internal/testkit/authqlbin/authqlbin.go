@@ -76,6 +76,18 @@ type Server struct {
 // not drain in time) when the test ends.
 func Start(t testing.TB, bin string, settings ...string) *Server {
 	t.Helper()
+	s := Launch(t, bin, settings...)
+	if err := s.WaitReady(30 * time.Second); err != nil {
+		t.Fatalf("server: %v\n%s", err, s.Tail())
+	}
+	return s
+}
+
+// Launch is Start without the wait for /readyz: several processes launched
+// one after another start together, as instances of a fleet do (WaitReady
+// then waits for each).
+func Launch(t testing.TB, bin string, settings ...string) *Server {
+	t.Helper()
 	dir := t.TempDir()
 	addr := ""
 	for _, kv := range settings {
@@ -116,9 +128,6 @@ func Start(t testing.TB, bin string, settings ...string) *Server {
 			t.Errorf("server did not stop cleanly: %v\n%s", err, s.Tail())
 		}
 	})
-	if err := s.waitReady(30 * time.Second); err != nil {
-		t.Fatalf("server: %v\n%s", err, s.Tail())
-	}
 	return s
 }
 
@@ -133,7 +142,9 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func (s *Server) waitReady(within time.Duration) error {
+// WaitReady waits until /readyz answers 200, the process exits, or within
+// passes.
+func (s *Server) WaitReady(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		resp, err := http.Get(s.URL + "/readyz")
