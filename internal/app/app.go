@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.Database.URL, store.WithClock(o.now))
+	st, err := store.Open(ctx, cfg.Database.URL, store.WithClock(o.now), store.WithMaxConns(cfg.Database.MaxConns))
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ type Server struct {
 // Database is where users, sessions and the audit trail live.
 type Database struct {
 	URL string
+	// MaxConns bounds the MySQL connection pool of one instance.
+	MaxConns int
 }
 
 // Tokens are the lifetimes, claims and secret of access and refresh tokens.

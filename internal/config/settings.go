@@ -36,6 +36,7 @@ func (c *Config) settings() []setting {
 		{"AUTHQL_ADDR", ":8080", "listen address", text(&s.Addr)},
 		{"AUTHQL_METRICS_ADDR", "", "listen address of GET /metrics (default: served on AUTHQL_ADDR)", text(&s.MetricsAddr)},
 		{"AUTHQL_DATABASE_URL", "sqlite://authql.db", "sqlite://PATH or mysql://USER:PASS@HOST:PORT/DB?PARAMS", text(&c.Database.URL)},
+		{"AUTHQL_DB_MAX_CONNS", "16", "MySQL connections per instance (max_connections must cover every instance's)", count(&c.Database.MaxConns)},
 		{"AUTHQL_ACCESS_TOKEN_TTL", "15m", "access token lifetime", duration(&t.AccessTTL)},
 		{"AUTHQL_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime", duration(&t.RefreshTTL)},
 		{"AUTHQL_SESSION_MAX_AGE", "720h", "absolute session lifetime", duration(&t.SessionMaxAge)},

@@ -77,6 +77,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		return nil, err
 	}
 	s.now = now
+	s.sizePool(o)
 	err = s.instrument(s.db, o.failure)
 	if err == nil && s.read != s.db {
 		err = s.instrument(s.read, o.failure)
@@ -234,10 +235,8 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
 	sqlDB, _ := db.DB()
-	// Measured on 2 cores: rotations peak at about 8 connections; more only adds
-	// lock waits and tail latency.
-	sqlDB.SetMaxOpenConns(16)
-	sqlDB.SetMaxIdleConns(16)
+	sqlDB.SetMaxOpenConns(DefaultMaxConns)
+	sqlDB.SetMaxIdleConns(DefaultMaxConns)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
 }

@@ -175,8 +175,9 @@ type FailureHook func(ctx context.Context, st Statement) error
 type Option func(*options)
 
 type options struct {
-	failure FailureHook
-	now     func() time.Time
+	failure  FailureHook
+	now      func() time.Time
+	maxConns int // WithMaxConns; 0: DefaultMaxConns
 	// migrations replaces the embedded migrations (tests: an older or newer
 	// release's set); lock tunes the migration lock (tests: short leases).
 	migrations fs.FS
