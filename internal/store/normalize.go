@@ -33,8 +33,24 @@ const normalizeBatch = 500
 // migration's. Instances starting together may both scan; the rewrite is
 // idempotent. It takes the rule as a function so the store does not depend
 // on the domain.
+//
+// Instances starting together on different Galera nodes may also collide on
+// a write (both record name at once: a certification conflict, 1213); the
+// loser runs again, as InTx does, and then finds the rewrite recorded.
 func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {
 	defer wrap(&err, "store.NormalizeEmails")
+	for attempt := 1; ; attempt++ {
+		err := s.normalizeEmails(ctx, name, normalize, log)
+		if !retryable(err) || attempt == txAttempts {
+			return err
+		}
+		if err := pause(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) normalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {
 	// IF NOT EXISTS: instances starting together must not race to create it.
 	err = s.db.WithContext(ctx).Exec("CREATE TABLE IF NOT EXISTS authql_data_migrations " +
 		"(name VARCHAR(64) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)").Error

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/authql/authql/internal/loadtest"
 	"github.com/authql/authql/internal/store"
 )
 
@@ -406,5 +407,102 @@ func TestNodeNotReady(t *testing.T) {
 	}
 	if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a read once the node is back: %v", err)
+	}
+}
+
+// TestRefreshRetriedAcrossStall: while a dead node is being evicted, Galera
+// holds every commit (evs.suspect_timeout, 5 s by default, 2 s in the test
+// cluster). A client whose refresh is held gives up, waits, and sends the
+// same token to another instance, while the first transaction commits late,
+// when the stall ends. The retry must still get the session's current token
+// back: it is the predecessor's replay within the reuse grace window, which
+// therefore must outlast the client's timeout plus its backoff (the time
+// from the first attempt to the retry). The default (10 s) does; with a
+// grace window of 500 ms (and a 4 s backoff) this test fails with
+// INVALID_REFRESH_TOKEN for every session, each revoked as reuse.
+func TestRefreshRetriedAcrossStall(t *testing.T) {
+	c := need(t)
+	n := clients(t, c.instances(t, c.database(t))) // the default grace window
+	ctx := reqCtx(t)
+	const sessions, patience, backoff = 8, 300 * time.Millisecond, 2 * time.Second
+	tokens := make([]string, sessions)
+	for i := range tokens {
+		p, err := n[0].Signup(ctx, email("stall"), password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[i] = p.Refresh()
+	}
+
+	const victim = 3
+	c.kill(t, victim)
+	killed := time.Now()
+	defer c.restart(t, victim)
+
+	type outcome struct {
+		gaveUp  bool // the first attempt was not answered within patience
+		token   string
+		err     error
+		latency time.Duration // from the kill to the answer the client kept
+		late    string        // the first attempt's answer, when it came after all
+	}
+	out := make([]outcome, sessions)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Go(func() {
+			// The first attempt runs on: behind a load balancer (HAProxy
+			// without abortonclose) a client that gives up does not cancel
+			// the request the instance is serving.
+			first := make(chan *loadtest.Payload, 1)
+			go func() {
+				p, err := n[0].Refresh(ctx, tokens[i])
+				if err != nil {
+					p = nil
+				}
+				first <- p
+			}()
+			select {
+			case p := <-first:
+				if p != nil {
+					out[i] = outcome{token: p.Refresh(), latency: time.Since(killed)}
+					return
+				}
+			case <-time.After(patience):
+			}
+			// Gave up: after a pause, the same token at another instance.
+			time.Sleep(backoff)
+			p, err := n[1].Refresh(ctx, tokens[i])
+			out[i] = outcome{gaveUp: true, err: err, latency: time.Since(killed)}
+			if err == nil {
+				out[i].token = p.Refresh()
+			}
+			if p := <-first; p != nil {
+				out[i].late = p.Refresh()
+			}
+		})
+	}
+	wg.Wait()
+
+	gaveUp, slowest := 0, time.Duration(0)
+	for i, o := range out {
+		if o.gaveUp {
+			gaveUp++
+		}
+		slowest = max(slowest, o.latency)
+		if o.err != nil {
+			t.Errorf("session %d: the retried refresh: %v (code %q)", i, o.err, code(o.err))
+			continue
+		}
+		if o.late != "" && o.late != o.token {
+			t.Errorf("session %d: the late first attempt and the retry answered different tokens: the family forked", i)
+		}
+		// The answer the client kept is the session's current token.
+		if _, err := n[1].Refresh(ctx, o.token); err != nil {
+			t.Errorf("session %d: the token the retry answered does not rotate: %v", i, err)
+		}
+	}
+	t.Logf("%d of %d clients gave up after %v and retried on node 2 %v later; the last answer came %v after the kill", gaveUp, sessions, patience, backoff, slowest.Round(time.Millisecond))
+	if gaveUp == 0 {
+		t.Error("no refresh was held by the stall: the test did not test the retry")
 	}
 }
