@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +37,12 @@ type row struct {
 	Authql   side    `json:"authql"`
 	Ceiling  *side   `json:"ceiling,omitempty"`
 	Ratio    float64 `json:"ratio,omitempty"`
+	// Rounds are the ratios of each round (authql's round i over the
+	// ceiling's round i, run one after the other), and CI95 the 95 %
+	// confidence interval of their geometric mean (Student's t on the log
+	// ratios): what the machine's noise leaves of the ratio.
+	Rounds []float64   `json:"round_ratios,omitempty"`
+	CI95   *[2]float64 `json:"ratio_ci95,omitempty"`
 }
 
 // side is what one side measured over every round.
@@ -53,6 +60,8 @@ func (s *side) add(r *loadtest.Result) {
 	s.res.Requests += r.Requests
 	s.res.OK += r.OK
 	s.res.Elapsed += r.Elapsed
+	s.res.Window += r.Window
+	s.res.WindowOK += r.WindowOK
 	s.res.Latencies = append(s.res.Latencies, r.Latencies...)
 	if s.res.Errors == nil {
 		s.res.Errors = map[string]int{}
@@ -62,7 +71,9 @@ func (s *side) add(r *loadtest.Result) {
 	}
 	slices.Sort(s.res.Latencies)
 	sum := s.res.Summary()
-	s.OKPerS, s.P50ms, s.P99ms, s.OK, s.Errors = sum.OKPerS, sum.P50ms, sum.P99ms, sum.OK, s.res.Errors
+	// The rate within the rounds' windows: operations still in flight when
+	// a round ends are not counted, nor is the time they take to drain.
+	s.OKPerS, s.P50ms, s.P99ms, s.OK, s.Errors = s.res.WindowOKPerSecond(), sum.P50ms, sum.P99ms, sum.OK, s.res.Errors
 }
 
 // bench is everything a scenario may use.
@@ -206,7 +217,11 @@ func alternate(ctx context.Context, b *bench, op string, logf func(string, ...an
 	once := func(o loadtest.Op, workers int, d time.Duration) (*loadtest.Result, error) {
 		return loadtest.Run(ctx, loadtest.Config{Requests: 100_000_000, Concurrency: workers, Duration: d, Timeout: time.Minute}, o)
 	}
-	warm := min(b.o.round/4, time.Second)
+	round := b.o.round
+	if op == "login" {
+		round = b.o.loginRound
+	}
+	warm := min(round/4, time.Second)
 	if _, err := once(aOp, b.o.conns, warm); err != nil {
 		return nil, err
 	}
@@ -216,20 +231,24 @@ func alternate(ctx context.Context, b *bench, op string, logf func(string, ...an
 		}
 	}
 	for i := range b.o.rounds {
-		res, err := once(aOp, b.o.conns, b.o.round)
+		res, err := once(aOp, b.o.conns, round)
 		if err != nil {
 			return nil, err
 		}
 		r.Authql.add(res)
+		aRate := res.WindowOKPerSecond()
 		logf("%s %s round %d: authql %.0f ok/s (p50 %.2f ms, p99 %.2f ms, errors %s)", b.dialect, op, i+1, res.OKPerSecond(),
 			ms(res.Percentile(50)), ms(res.Percentile(99)), res.ErrorSummary())
 		if cOp == nil {
 			continue
 		}
-		if res, err = once(cOp, cWorkers, b.o.round); err != nil {
+		if res, err = once(cOp, cWorkers, round); err != nil {
 			return nil, err
 		}
 		ceil.add(res)
+		if c := res.WindowOKPerSecond(); c > 0 {
+			r.Rounds = append(r.Rounds, aRate/c)
+		}
 		logf("%s %s round %d: ceiling %.0f ok/s (p50 %.2f ms, p99 %.2f ms, errors %s)", b.dialect, op, i+1, res.OKPerSecond(),
 			ms(res.Percentile(50)), ms(res.Percentile(99)), res.ErrorSummary())
 	}
@@ -238,26 +257,66 @@ func alternate(ctx context.Context, b *bench, op string, logf func(string, ...an
 		if ceil.OKPerS > 0 {
 			r.Ratio = r.Authql.OKPerS / ceil.OKPerS
 		}
+		r.CI95 = ci95(r.Rounds)
 	}
 	return r, nil
+}
+
+// ci95 is the 95 % confidence interval of the geometric mean of ratios,
+// from Student's t on their logarithms (ratios of rates are skewed; their
+// logarithms much less). nil below two ratios.
+func ci95(ratios []float64) *[2]float64 {
+	n := len(ratios)
+	if n < 2 {
+		return nil
+	}
+	var sum, sq float64
+	for _, r := range ratios {
+		sum += math.Log(r)
+	}
+	mean := sum / float64(n)
+	for _, r := range ratios {
+		d := math.Log(r) - mean
+		sq += d * d
+	}
+	half := tQuantile975(n-1) * math.Sqrt(sq/float64(n-1)/float64(n))
+	return &[2]float64{math.Exp(mean - half), math.Exp(mean + half)}
+}
+
+// tQuantile975 is the 97.5th percentile of Student's t with df degrees of
+// freedom (two-sided 95 %).
+func tQuantile975(df int) float64 {
+	table := []float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086}
+	if df <= len(table) {
+		return table[df-1]
+	}
+	return 1.96 + 2.4/float64(df) // within 0.01 of the table beyond 20
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "db\tsessions\top\tc\tauthql ok/s\tceiling ok/s\tratio\tp50 ms\tp99 ms\tp99/p50\terrors\t")
+	fmt.Fprintln(tw, "db\tsessions\top\tc\tauthql ok/s\tceiling ok/s\tratio\tround ratios\tratio 95% CI\tp50 ms\tp99 ms\tp99/p50\terrors\t")
 	for _, r := range rows {
-		c, ratio := "-", "-"
+		c, ratio, rounds, ci := "-", "-", "-", "-"
 		if r.Ceiling != nil {
 			c, ratio = fmt.Sprintf("%.0f", r.Ceiling.OKPerS), fmt.Sprintf("%.2f", r.Ratio)
+		}
+		if len(r.Rounds) > 0 {
+			lo, hi := slices.Min(r.Rounds), slices.Max(r.Rounds)
+			rounds = fmt.Sprintf("%.2f–%.2f", lo, hi)
+		}
+		if r.CI95 != nil {
+			ci = fmt.Sprintf("%.2f–%.2f", r.CI95[0], r.CI95[1])
 		}
 		tail := 0.0
 		if r.Authql.P50ms > 0 {
 			tail = r.Authql.P99ms / r.Authql.P50ms
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.2f\t%.1f\t%s\t\n", r.DB, r.Sessions, r.Op, r.Conns,
-			r.Authql.OKPerS, c, ratio, r.Authql.P50ms, r.Authql.P99ms, tail, r.Authql.res.ErrorSummary())
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.1f\t%s\t\n", r.DB, r.Sessions, r.Op, r.Conns,
+			r.Authql.OKPerS, c, ratio, rounds, ci, r.Authql.P50ms, r.Authql.P99ms, tail, r.Authql.res.ErrorSummary())
 	}
 	tw.Flush()
 }

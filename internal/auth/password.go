@@ -77,11 +77,9 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		if err != nil {
 			return outcome{}, err
 		}
-		next, err := s.rotate(ctx, q, sess, currentToken, now)
+		audit := s.auditRow(Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID})
+		next, err := s.rotate(ctx, q, sess, currentToken, now, audit)
 		if err != nil {
-			return outcome{}, err
-		}
-		if err := s.audit(ctx, q, Event{Type: EventPasswordChanged, Client: c, UserID: u.ID, SessionID: sess.ID}); err != nil {
 			return outcome{}, err
 		}
 		return outcome{issued: next, revoked: n}, nil

@@ -44,7 +44,7 @@ func (s *Service) Refresh(ctx context.Context, c Client, raw string) (_ *Payload
 		s.log.WarnContext(ctx, "refresh token reuse detected; session revoked", "session", res.sess.ID, "user", res.sess.UserID, "ip", c.IP)
 		return nil, ErrInvalidRefreshToken
 	}
-	return s.payload(ctx, res.issued, nil)
+	return s.payload(ctx, res.issued, res.user)
 }
 
 // refreshOutcome is what a refresh transaction did.
@@ -60,6 +60,10 @@ const (
 type refreshResult struct {
 	outcome refreshOutcome
 	issued
+	// user is the session's user when the store read it with the session
+	// (MySQL): the access token's facts and the payload's user. nil: the
+	// payload reads it after the commit.
+	user *models.User
 }
 
 // issued is the refresh token a transaction answers for its session, issued
@@ -76,7 +80,7 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 	// The session row is locked with the presented token's, in one statement,
 	// and every rotation of the session takes the same lock: they run one
 	// after another, never interleaved.
-	sess, presented, err := q.SessionWithToken(ctx, claims.SessionID, claims.ID)
+	sess, presented, user, err := q.SessionWithToken(ctx, claims.SessionID, claims.ID)
 	if err != nil {
 		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
 	}
@@ -88,14 +92,13 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 		return refreshResult{}, ErrInvalidRefreshToken
 	}
 	if presented.UsedAt == nil && presented.ID == sess.CurrentTokenID {
-		next, err := s.rotate(ctx, q, sess, presented, now)
+		// The audit row is written with the rotation's own statements.
+		audit := s.auditRow(Event{Type: EventRefresh, Client: c, UserID: sess.UserID, SessionID: sess.ID})
+		next, err := s.rotate(ctx, q, sess, presented, now, audit)
 		if err != nil {
 			return refreshResult{}, err
 		}
-		if err := s.audit(ctx, q, Event{Type: EventRefresh, Client: c, UserID: sess.UserID, SessionID: sess.ID}); err != nil {
-			return refreshResult{}, err
-		}
-		return refreshResult{outcome: rotated, issued: next}, nil
+		return refreshResult{outcome: rotated, issued: next, user: user}, nil
 	}
 	current, err := q.RefreshTokenByID(ctx, sess.CurrentTokenID)
 	if err != nil {
@@ -109,7 +112,7 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 		if err != nil {
 			return refreshResult{}, err
 		}
-		return refreshResult{outcome: replayed, issued: again}, nil
+		return refreshResult{outcome: replayed, issued: again, user: user}, nil
 	}
 	// Reuse: the revocation and its event commit although the caller is refused.
 	if _, err := q.RevokeSession(ctx, sess.UserID, sess.ID, ReasonReuse, now); err != nil {
@@ -121,14 +124,15 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 	return refreshResult{outcome: reuseDetected, issued: issued{sess: sess}}, nil
 }
 
-// rotate consumes the current token of a locked session and issues its successor.
-func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Session, current *models.RefreshToken, now time.Time) (issued, error) {
+// rotate consumes the current token of a locked session, issues its
+// successor and records audit.
+func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Session, current *models.RefreshToken, now time.Time, audit *models.AuditEvent) (issued, error) {
 	claims := s.tokens.NewRefresh(sess.UserID, sess.ID, s.opts.RefreshTTL, sess.ExpiresAt)
 	raw, row, err := s.signRefresh(claims, &current.ID)
 	if err != nil {
 		return issued{}, err
 	}
-	ok, err := q.RotateToken(ctx, current.ID, row, now)
+	ok, err := q.RotateToken(ctx, current.ID, row, now, audit)
 	if err != nil {
 		return issued{}, err
 	}

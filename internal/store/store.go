@@ -218,6 +218,16 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 	if err != nil {
 		return nil, err
 	}
+	// Several statements in one round trip: a rotation's inserts and update
+	// are one (Queries.RotateToken). Every value reaches the server through
+	// interpolateParams' escaping, never pasted into SQL, so this opens no
+	// way to smuggle a statement in.
+	mcfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, errors.New("store: the mysql URL has an unknown or malformed parameter")
+	}
+	mcfg.MultiStatements = true
+	dsn = mcfg.FormatDSN()
 	// On Galera every connection reads causally (see galeraSyncWait).
 	dsn, _, err = causalDSN(ctx, dsn)
 	if err != nil {

@@ -147,10 +147,20 @@ type openTxs struct{ m sync.Map }
 func (o *openTxs) track(conn gorm.ConnPool) *txState {
 	st := &txState{}
 	o.m.Store(conn, st)
+	// A statement the server cannot prepare runs on the transaction under
+	// GORM's prepared one (Queries.unprepared): the same transaction.
+	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
+		o.m.Store(ptx.Tx, st)
+	}
 	return st
 }
 
-func (o *openTxs) forget(conn gorm.ConnPool) { o.m.Delete(conn) }
+func (o *openTxs) forget(conn gorm.ConnPool) {
+	o.m.Delete(conn)
+	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
+		o.m.Delete(ptx.Tx)
+	}
+}
 
 func (o *openTxs) lookup(conn gorm.ConnPool) *txState {
 	if v, ok := o.m.Load(conn); ok {
