@@ -121,13 +121,18 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 		if _, err := hasher.Verify(ctx, "correct horse battery", u.PasswordHash); err != nil {
 			t.Fatalf("the stored password no longer verifies: %v", err)
 		}
+		events, err := s.AuditEvents(ctx, "u1", 0, 10)
+		if err != nil || len(events) != 2 || events[0].Count != 4 || events[1].Type != "signup" {
+			t.Fatalf("audit events: %+v, %v", events, err)
+		}
 		err = s.InTx(ctx, func(q *store.Queries) error {
-			sess, tok, err := q.SessionWithToken(ctx, "s1", "t1")
+			sess, tok, _, err := q.SessionWithToken(ctx, "s1", "t1")
 			if err != nil || sess.UserID != "u1" || tok.Hash != tokenHash {
 				return fmt.Errorf("session %+v token %+v: %w", sess, tok, err)
 			}
 			next := &models.RefreshToken{ID: "t2", SessionID: "s1", ParentID: &tok.ID, Hash: strings.Repeat("b", 64), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-			ok, err := q.RotateToken(ctx, "t1", next, now)
+			uid, sid := "u1", "s1"
+			ok, err := q.RotateToken(ctx, "t1", next, now, &models.AuditEvent{Type: "refresh", UserID: &uid, SessionID: &sid, Count: 1})
 			if !ok || err != nil {
 				return fmt.Errorf("rotate the old refresh token: %v, %w", ok, err)
 			}
@@ -135,10 +140,6 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
-		}
-		events, err := s.AuditEvents(ctx, "u1", 0, 10)
-		if err != nil || len(events) != 2 || events[0].Count != 4 || events[1].Type != "signup" {
-			t.Fatalf("audit events: %+v, %v", events, err)
 		}
 		mails, err := s.ClaimMail(ctx, now.Add(time.Minute), 10, "sender", time.Minute)
 		if err != nil || len(mails) != 1 || string(mails[0].Body) != "sealed" || mails[0].Recipient != "old@example.com" {
