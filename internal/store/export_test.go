@@ -45,7 +45,7 @@ func RecordSQL(s *Store, fn func(sql string, vars []any)) error {
 var Models = []any{
 	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
 	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
-	&models.EmailToken{},
+	&models.EmailToken{}, &dataMigration{},
 }
 
 // AutoMigrateModels creates the tables of Models in an empty database with
