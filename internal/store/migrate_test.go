@@ -321,3 +321,43 @@ func release(t *testing.T, dialect string, extra map[string]string, drop ...stri
 	}
 	return out
 }
+
+// TestStatusTimesAreUTC: on a connection whose session time zone is not UTC
+// (here a URL asking for +05:00, as a server configured so would give),
+// migrate status still reports when a migration ran correctly: authql's
+// connections run in UTC, in which the driver reads times.
+func TestStatusTimesAreUTC(t *testing.T) {
+	db := storetest.MySQL(t)
+	ctx := context.Background()
+	url := db.URL + "?time_zone=%27%2B05%3A00%27"
+	m, err := store.OpenMigrator(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if off := time.Since(s.AppliedAt); !s.Applied || off > 10*time.Minute || off < -10*time.Minute {
+			t.Errorf("%s applied at %v, %v from now: the session time zone leaked into the times", s.Name, s.AppliedAt, off.Round(time.Minute))
+		}
+	}
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pool, err := store.SQLDB(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tz string
+	if err := pool.QueryRow("SELECT @@session.time_zone").Scan(&tz); err != nil || tz != "+00:00" {
+		t.Fatalf("a store connection runs in time zone %q (%v), want +00:00", tz, err)
+	}
+}

@@ -14,8 +14,9 @@
 -- can simply run again.
 --
 -- Under Galera's Total Order Isolation the index build blocks writes to
--- outbox_mails cluster-wide while it runs; the outbox holds only undelivered
--- mail (measured: about 0.5 s for 100,000 rows, README "DDL on a running
+-- outbox_mails cluster-wide while it runs. The outbox holds only undelivered
+-- mail; a backlog of 100,000 mails took 0.9 to 1.2 s with 2 KB bodies, 0.1 s
+-- with 400-byte ones (MariaDB 10.11, 2 cores; README "DDL on a running
 -- Galera cluster").
 
 -- +goose Up
