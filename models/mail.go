@@ -12,9 +12,11 @@ import "time"
 // one delivery attempt, so a sender that died mid-attempt only delays the
 // mail until the lease runs out.
 type OutboxMail struct {
-	ID        string `gorm:"primaryKey;type:varchar(36)"`
-	Kind      string `gorm:"type:varchar(32);not null"` // "verify_email", "password_reset"
-	Recipient string `gorm:"type:varchar(254);not null"`
+	ID   string `gorm:"primaryKey;type:varchar(36)"`
+	Kind string `gorm:"type:varchar(32);not null"` // "verify_email", "password_reset"
+	// idx_outbox_mails_recipient (migration 00002): an account deletion
+	// finds the mail queued for its address without scanning the outbox.
+	Recipient string `gorm:"type:varchar(254);not null;index:idx_outbox_mails_recipient"`
 	Body      []byte `gorm:"not null" json:"-"`
 	// Attempts counts failed deliveries.
 	Attempts      int       `gorm:"not null;default:0"`

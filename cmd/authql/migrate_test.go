@@ -41,7 +41,7 @@ func TestMigrateProcessesStartTogether(t *testing.T) {
 			if err != nil {
 				t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
 			}
-			if strings.Contains(outs[i].String(), `"applied":[1]`) {
+			if strings.Contains(outs[i].String(), `"applied":[1,2]`) {
 				applied++
 			}
 		}
@@ -61,7 +61,7 @@ func TestMigrateProcessesStartTogether(t *testing.T) {
 			}
 			got = append(got, fmt.Sprintf("%d:%d", v, c))
 		}
-		if strings.Join(got, " ") != "0:1 1:1" {
+		if strings.Join(got, " ") != "0:1 1:1 2:1" {
 			t.Fatalf("version table (version:times) %v, want each once", got)
 		}
 	})
@@ -101,24 +101,28 @@ func TestMigrateCommands(t *testing.T) {
 				}
 			}
 		}
-		want(status(), row(1, "pending"))
+		want(status(), row(1, "pending"), row(2, "pending"))
 		if _, err := cli(); err != nil {
 			t.Fatal(err)
 		}
-		want(status(), row(1, "applied"))
+		want(status(), row(1, "applied"), row(2, "applied"))
+		if _, err := cli("down-to", "1"); err != nil {
+			t.Fatal(err)
+		}
+		want(status(), row(1, "applied"), row(2, "pending"))
 		for _, bad := range [][]string{{"down-to"}, {"down-to", "-1"}, {"down-to", "two"}, {"sideways"}} {
 			if _, err := cli(bad...); err == nil {
 				t.Fatalf("migrate %v accepted", bad)
 			}
 		}
-		want(status(), row(1, "applied"))
+		want(status(), row(1, "applied"), row(2, "pending"))
 		if _, err := cli("down-to", "0"); err != nil {
 			t.Fatal(err)
 		}
-		want(status(), row(1, "pending"))
+		want(status(), row(1, "pending"), row(2, "pending"))
 		if _, err := cli("up"); err != nil {
 			t.Fatal(err)
 		}
-		want(status(), row(1, "applied"))
+		want(status(), row(1, "applied"), row(2, "applied"))
 	})
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"io/fs"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ func RecordSQL(s *Store, fn func(sql string, vars []any)) error {
 var Models = []any{
 	&models.User{}, &models.Session{}, &models.RefreshToken{}, &models.AuditEvent{},
 	&models.TOTPFactor{}, &models.RecoveryCode{}, &models.MFAChallenge{}, &models.OutboxMail{},
-	&models.EmailToken{},
+	&models.EmailToken{}, &dataMigration{},
 }
 
 // AutoMigrateModels creates the tables of Models in an empty database with
@@ -79,3 +80,6 @@ func WithLockTiming(lease, heartbeat, wait time.Duration) Option {
 		o.lock.Lease, o.lock.Heartbeat, o.lock.Wait = lease, heartbeat, wait
 	}
 }
+
+// SQLDB is the connection pool of s's writes, for looking at a session.
+func SQLDB(s *Store) (*sql.DB, error) { return s.db.DB() }

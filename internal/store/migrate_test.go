@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 )
 
 // newest is the newest migration version this binary has.
-const newest = 1
+const newest = 2
 
 // TestInstancesStartTogether: several instances opening one fresh database at
 // once all start, and each migration is applied exactly once.
@@ -55,7 +56,7 @@ func AppliedOnce(t *testing.T, db storetest.Backend) {
 	if db.Name == "sqlite" {
 		got = strs(t, storetest.SQL(t, db), "SELECT version_id || 'x' || COUNT(*) FROM "+store.VersionTable+" GROUP BY version_id ORDER BY version_id")
 	}
-	if want := "0x1 1x1"; strings.Join(got, " ") != want {
+	if want := "0x1 1x1 2x1"; strings.Join(got, " ") != want {
 		t.Fatalf("versions recorded (version x times): %v, want %s", got, want)
 	}
 }
@@ -95,6 +96,12 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 			{"INSERT INTO audit_events (created_at, type, user_id, count) VALUES (?, 'signup', 'u1', 1)", []any{ts}},
 			{"INSERT INTO audit_events (created_at, type, user_id, count, dedupe_key) VALUES (?, 'login_failed', 'u1', 4, ?)", []any{ts, strings.Repeat("d", 64)}},
 			{"INSERT INTO outbox_mails (id, kind, recipient, body, attempts, next_attempt_at, created_at, expires_at) VALUES ('m1', 'verify_email', 'old@example.com', ?, 0, ?, ?, ?)", []any{[]byte("sealed"), ts, ts, exp}},
+			// A user whose address the email normalization would rewrite,
+			// and the record, as binaries before 00002 made it at start with
+			// their own DDL, that the normalization has run.
+			{"INSERT INTO users (id, email, password_hash, credentials_version, email_verified, mfa_enabled, created_at, updated_at) VALUES ('u2', 'Mixed@Example.com', ?, 0, 0, 0, ?, ?)", []any{hash, ts, ts}},
+			{"CREATE TABLE IF NOT EXISTS authql_data_migrations (name VARCHAR(64) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)", nil},
+			{"INSERT INTO authql_data_migrations (name, applied_at) VALUES (?, 1700000000)", []any{store.EmailNormalizationV1}},
 		} {
 			if _, err := raw.Exec(q.sql, q.args...); err != nil {
 				t.Fatalf("%s: %v", q.sql, err)
@@ -107,12 +114,34 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if sc := s.Schema(); sc.Version != newest || fmt.Sprint(sc.Applied) != "[1]" {
+		if sc := s.Schema(); sc.Version != newest || fmt.Sprint(sc.Applied) != "[1 2]" {
 			t.Fatalf("schema after upgrade: %+v", sc)
 		}
 		AppliedOnce(t, db)
-		// The baseline changed nothing in the adopted tables.
-		diff(t, "of release 1", before, "after migrating", catalog(t, db), "the baseline must adopt release 1's schema unchanged")
+		// The baseline changed nothing in the adopted tables; 00002 added its
+		// index and adopted the data migrations table as it was.
+		after := catalog(t, db)
+		diff(t, "of release 1 plus the recipient index", append(before, recipientIndex(db)), "after migrating", after, "the migrations must adopt release 1's schema unchanged but for 00002's index")
+
+		// The data migration recorded before the upgrade stays done; a new
+		// one runs and is recorded.
+		lower := func(e string) (string, error) { return strings.ToLower(e), nil }
+		quiet := slog.New(slog.DiscardHandler)
+		if err := s.NormalizeEmails(ctx, store.EmailNormalizationV1, lower, quiet); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UserByEmail(ctx, "Mixed@Example.com"); err != nil {
+			t.Fatalf("a data migration recorded before the upgrade ran again: %v", err)
+		}
+		if err := s.NormalizeEmails(ctx, "upgrade-probe", lower, quiet); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.UserByEmail(ctx, "mixed@example.com"); err != nil || u.ID != "u2" {
+			t.Fatalf("a new data migration did not run: %+v, %v", u, err)
+		}
+		if got := strs(t, raw, "SELECT name FROM authql_data_migrations ORDER BY name"); strings.Join(got, " ") != store.EmailNormalizationV1+" upgrade-probe" {
+			t.Fatalf("data migrations recorded: %v", got)
+		}
 
 		u, err := s.UserByEmail(ctx, "old@example.com")
 		if err != nil || u.ID != "u1" || u.CredentialsVersion != 3 || !u.EmailVerified {
@@ -148,6 +177,13 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 	})
 }
 
+func recipientIndex(db storetest.Backend) string {
+	if db.Name == "mysql" {
+		return "index outbox_mails idx_outbox_mails_recipient 1 1 recipient -"
+	}
+	return "index outbox_mails idx_outbox_mails_recipient unique=0 origin=c partial=0 (recipient)"
+}
+
 // statements splits a SQL file of ;-terminated statements, dropping comments.
 func statements(file string) []string {
 	var lines []string
@@ -165,38 +201,40 @@ func statements(file string) []string {
 	return out
 }
 
-// TestDownToAndUp: with a second migration beside the baseline, down-to 1
-// rolls back only that one, down-to 0 drops the tables, up restores them,
-// and status says which are applied when.
+// TestDownToAndUp: down-to 1 rolls back 00002, down-to 0 drops the tables,
+// up restores them, and status says which are applied when.
 func TestDownToAndUp(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		ctx := context.Background()
 		full := func() []string { return catalog(t, db) }
-		two := release(t, db.Name, map[string]string{"00002_probe.sql": "-- +goose Up\nCREATE INDEX idx_probe ON outbox_mails (recipient);\n-- +goose Down\nDROP INDEX idx_probe" + map[string]string{"mysql": " ON outbox_mails", "sqlite": ""}[db.Name] + ";\n"})
-		m, err := store.OpenMigrator(ctx, db.URL, store.WithMigrations(two))
+		m, err := store.OpenMigrator(ctx, db.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer m.Close()
 		st, sc, err := m.Status(ctx)
-		if err != nil || len(st) != 2 || st[0].Applied || sc.Version != 0 {
+		if err != nil || len(st) != newest || st[0].Applied || sc.Version != 0 {
 			t.Fatalf("fresh status: %+v %+v %v", st, sc, err)
 		}
-		if sc, err := m.Up(ctx); err != nil || sc.Version != 2 {
+		if sc, err := m.Up(ctx); err != nil || sc.Version != newest {
 			t.Fatalf("up: %+v %v", sc, err)
 		}
 		migrated := full()
 		st, _, err = m.Status(ctx)
-		if err != nil || !st[0].Applied || !st[1].Applied || st[1].Name != "00002_probe.sql" ||
+		if err != nil || !st[0].Applied || !st[1].Applied || st[1].Name != "00002_outbox_recipient_data_migrations.sql" ||
 			time.Since(st[1].AppliedAt) > time.Hour || time.Since(st[1].AppliedAt) < -time.Hour {
 			t.Fatalf("status after up: %+v %v", st, err)
 		}
 		if sc, err := m.DownTo(ctx, 1); err != nil || sc.Version != 1 || fmt.Sprint(sc.Applied) != "[2]" {
 			t.Fatalf("down-to 1: %+v %v", sc, err)
 		}
-		if left := full(); len(left) != len(migrated)-1 {
-			t.Fatalf("down-to 1 left %d catalog lines, want %d", len(left), len(migrated)-1)
+		var one []string // the catalog of version 1: without what 00002 made
+		for _, l := range migrated {
+			if !strings.Contains(l, "idx_outbox_mails_recipient") && !strings.Contains(l, "authql_data_migrations") {
+				one = append(one, l)
+			}
 		}
+		diff(t, "migrated to 2, less 00002's index and table", one, "rolled back to 1", full(), "00002's Down must undo exactly its Up")
 		if _, err := m.DownTo(ctx, -1); err == nil {
 			t.Fatal("went below version 0")
 		}
@@ -206,7 +244,7 @@ func TestDownToAndUp(t *testing.T) {
 		if left := full(); len(left) != 0 {
 			t.Fatalf("down-to 0 left %v", left)
 		}
-		if sc, err := m.Up(ctx); err != nil || sc.Version != 2 {
+		if sc, err := m.Up(ctx); err != nil || sc.Version != newest {
 			t.Fatalf("up again: %+v %v", sc, err)
 		}
 		diff(t, "migrated first", migrated, "migrated again", full(), "down then up must round-trip")
@@ -221,7 +259,7 @@ func TestOlderBinaryNewerDatabase(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		ctx := context.Background()
 		newer := release(t, db.Name, map[string]string{
-			"00002_future.sql": "-- +goose Up\nCREATE TABLE future_things (id INTEGER NOT NULL PRIMARY KEY);\n-- +goose Down\nDROP TABLE future_things;\n",
+			"00003_future.sql": "-- +goose Up\nCREATE TABLE future_things (id INTEGER NOT NULL PRIMARY KEY);\n-- +goose Down\nDROP TABLE future_things;\n",
 		})
 		s, err := store.Open(ctx, db.URL, store.WithMigrations(newer))
 		if err != nil {
@@ -233,24 +271,24 @@ func TestOlderBinaryNewerDatabase(t *testing.T) {
 			t.Fatalf("this binary refused a newer database: %v", err)
 		}
 		defer s.Close()
-		if sc := s.Schema(); !sc.Newer() || sc.Version != 2 || sc.Newest != newest || len(sc.Applied) != 0 {
+		if sc := s.Schema(); !sc.Newer() || sc.Version != 3 || sc.Newest != newest || len(sc.Applied) != 0 {
 			t.Fatalf("schema: %+v", sc)
 		}
 		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("store does not serve: %v", err)
 		}
 
-		// A database at 2 that lacks this binary's 1 is not "at least this
+		// A database at 3 that skipped this binary's 2 is not "at least this
 		// binary's newest".
 		gap := fresh(t, db)
-		skip := release(t, db.Name, map[string]string{"00002_future.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"}, "00001_baseline.sql")
+		skip := release(t, db.Name, map[string]string{"00003_future.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"}, "00002_outbox_recipient_data_migrations.sql")
 		if s, err := store.Open(ctx, gap.URL, store.WithMigrations(skip)); err != nil {
 			t.Fatal(err)
 		} else {
 			s.Close()
 		}
 		_, err = store.Open(ctx, gap.URL)
-		if err == nil || !strings.Contains(err.Error(), "newer than this binary's 1, but lacks") {
+		if err == nil || !strings.Contains(err.Error(), "newer than this binary's 2, but lacks") {
 			t.Fatalf("opened a database lacking migration 2: %v", err)
 		}
 	})
@@ -283,4 +321,44 @@ func release(t *testing.T, dialect string, extra map[string]string, drop ...stri
 		out[name] = &fstest.MapFile{Data: []byte(body)}
 	}
 	return out
+}
+
+// TestStatusTimesAreUTC: on a connection whose session time zone is not UTC
+// (here a URL asking for +05:00, as a server configured so would give),
+// migrate status still reports when a migration ran correctly: authql's
+// connections run in UTC, in which the driver reads times.
+func TestStatusTimesAreUTC(t *testing.T) {
+	db := storetest.MySQL(t)
+	ctx := context.Background()
+	url := db.URL + "?time_zone=%27%2B05%3A00%27"
+	m, err := store.OpenMigrator(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if off := time.Since(s.AppliedAt); !s.Applied || off > 10*time.Minute || off < -10*time.Minute {
+			t.Errorf("%s applied at %v, %v from now: the session time zone leaked into the times", s.Name, s.AppliedAt, off.Round(time.Minute))
+		}
+	}
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pool, err := store.SQLDB(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tz string
+	if err := pool.QueryRow("SELECT @@session.time_zone").Scan(&tz); err != nil || tz != "+00:00" {
+		t.Fatalf("a store connection runs in time zone %q (%v), want +00:00", tz, err)
+	}
 }

@@ -15,10 +15,10 @@ import (
 const EmailNormalizationV1 = "email-normalization-v1"
 
 // dataMigration records a one-time rewrite of rows that has run, so that later
-// starts skip the scan.
+// starts skip the scan. Its table comes from the schema migrations (00002).
 type dataMigration struct {
-	Name      string `gorm:"primaryKey"`
-	AppliedAt int64
+	Name      string `gorm:"primaryKey;type:varchar(64);not null"`
+	AppliedAt int64  `gorm:"not null"`
 }
 
 func (dataMigration) TableName() string { return "authql_data_migrations" }
@@ -51,12 +51,6 @@ func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func
 }
 
 func (s *Store) normalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {
-	// IF NOT EXISTS: instances starting together must not race to create it.
-	err = s.db.WithContext(ctx).Exec("CREATE TABLE IF NOT EXISTS authql_data_migrations " +
-		"(name VARCHAR(64) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)").Error
-	if err != nil {
-		return classify(err)
-	}
 	var done int64
 	if err := s.db.WithContext(ctx).Model(&dataMigration{}).Where("name = ?", name).Count(&done).Error; err != nil {
 		return classify(err)

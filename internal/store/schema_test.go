@@ -67,23 +67,23 @@ func diff(t *testing.T, aName string, a []string, bName string, b []string, hint
 func catalog(t *testing.T, db storetest.Backend) []string {
 	t.Helper()
 	raw := storetest.SQL(t, db)
-	skip := []string{store.VersionTable, migrationlock.Table, "authql_data_migrations"}
+	skip := []string{store.VersionTable, migrationlock.Table}
 	var out []string
 	if db.Name == "mysql" {
 		queries := []string{
-			`SELECT CONCAT_WS(' ', 'table', table_name, engine, table_collation) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?, ?)`,
+			`SELECT CONCAT_WS(' ', 'table', table_name, engine, table_collation) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?)`,
 			`SELECT CONCAT_WS(' ', 'column', table_name, column_name, column_type, is_nullable, COALESCE(column_default, '-'), extra, COALESCE(collation_name, '-'))
-			   FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?, ?)`,
+			   FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?)`,
 			`SELECT CONCAT_WS(' ', 'index', table_name, index_name, non_unique, seq_in_index, column_name, COALESCE(sub_part, '-'))
-			   FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?, ?)`,
+			   FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name NOT IN (?, ?)`,
 		}
 		for _, q := range queries {
-			out = append(out, strs(t, raw, q, skip[0], skip[1], skip[2])...)
+			out = append(out, strs(t, raw, q, skip[0], skip[1])...)
 		}
 		slices.Sort(out)
 		return out
 	}
-	tables := strs(t, raw, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN (?, ?, ?)`, skip[0], skip[1], skip[2])
+	tables := strs(t, raw, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN (?, ?)`, skip[0], skip[1])
 	for _, tb := range tables {
 		ddl := strs(t, raw, `SELECT sql FROM sqlite_master WHERE name = ?`, tb)[0]
 		out = append(out, fmt.Sprintf("table %s autoincrement=%v", tb, strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT")))

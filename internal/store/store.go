@@ -198,7 +198,11 @@ func MySQLDSN(rawURL string) (_ string, err error) {
 	if err != nil {
 		return "", errors.New("store: the mysql URL's parameters are malformed")
 	}
-	for k, v := range map[string]string{"parseTime": "true", "loc": "UTC", "charset": "utf8mb4", "interpolateParams": "true"} {
+	// time_zone: the driver sets it on every new connection (SET
+	// time_zone='+00:00'), so that what the server computes (NOW(), goose's
+	// tstamp DEFAULT CURRENT_TIMESTAMP, TIMESTAMP columns) is in UTC, as loc
+	// reads it; on a server not set to UTC, migrate status was hours off.
+	for k, v := range map[string]string{"parseTime": "true", "loc": "UTC", "time_zone": "'+00:00'", "charset": "utf8mb4", "interpolateParams": "true"} {
 		q.Set(k, v)
 	}
 	sep := "?"
