@@ -137,8 +137,11 @@ func (s *Service) rotate(ctx context.Context, q *store.Queries, sess *models.Ses
 		return issued{}, err
 	}
 	if !ok {
-		// Unreachable while the session lock holds; refuse rather than fork the family.
-		return issued{}, ErrInvalidRefreshToken
+		// The token was consumed although the session lock was taken with it
+		// unused: on Galera the lock is local, and a rotation committed on
+		// another node was applied through it. Run again: the next attempt
+		// sees that rotation and answers as a racing tab (grace) would.
+		return issued{}, store.ErrConflict
 	}
 	return issued{sess: sess, refresh: raw, exp: row.ExpiresAt}, nil
 }

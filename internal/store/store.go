@@ -36,6 +36,14 @@ var (
 	ErrDuplicate = errors.New("store: duplicate key")
 	// ErrUnavailable means the database cannot be reached; the caller may retry.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrConflict is what a transaction returns when a conditional write it
+	// guarded with a locking read finds the row changed anyway. On one
+	// server the lock makes that impossible; on Galera row locks are local
+	// to a node, and a transaction committed on another node is applied
+	// here through them (the local one is aborted, but its statement may
+	// still see the new row first). InTx runs the transaction again, which
+	// then reads what the other node wrote.
+	ErrConflict = errors.New("store: the rows changed under a lock held on another node")
 )
 
 // Store is an open database. Its Queries run on the pools: writes on db,
@@ -291,6 +299,9 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDuplicate), errors.Is(err, ErrUnavailable):
 		return err
+	case errors.Is(err, ErrConflict):
+		// Contention that outlasted InTx's attempts, as 1213 and 1205 below.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):

@@ -95,11 +95,11 @@ func runTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error))
 
 // retryable reports contention that running the transaction again may not
 // meet: a deadlock or certification conflict (1213), which rolled it back
-// already, or a lock wait timeout (1205), after which it is rolled back whole
-// as any transaction with a failed statement is.
+// already, a lock wait timeout (1205), after which it is rolled back whole
+// as any transaction with a failed statement is, or ErrConflict from fn.
 func retryable(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	return errors.Is(err, ErrConflict) || errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
 // backoff is the pause before attempt+1: exponential, capped, jittered.

@@ -187,3 +187,41 @@ func TestPruneExpiredIsOneTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestConflictRerunsClosure: a transaction whose closure reports ErrConflict
+// (a guarded write found its row changed, as on Galera when another node's
+// commit is applied through a local lock) is rolled back and run again; one
+// that keeps conflicting is answered as unavailable after the bounded
+// attempts, as contention is.
+func TestConflictRerunsClosure(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		s, _ := open(t, db)
+		raw := storetest.SQL(t, db)
+		attempts := 0
+		got, err := store.InTxValue(t.Context(), s, func(q *store.Queries) (int, error) {
+			attempts++
+			if err := q.InsertAuditEvent(t.Context(), event("c")); err != nil {
+				return 0, err
+			}
+			if attempts == 1 {
+				return 0, store.ErrConflict
+			}
+			return attempts, nil
+		})
+		if err != nil || got != 2 {
+			t.Fatalf("got attempt %d, %v; want the second attempt's outcome", got, err)
+		}
+		if n := count(t, raw, "c"); n != 1 {
+			t.Fatalf("%d rows of the conflicting closure, want the second attempt's one", n)
+		}
+
+		attempts = 0
+		err = s.InTx(t.Context(), func(q *store.Queries) error {
+			attempts++
+			return store.ErrConflict
+		})
+		if !errors.Is(err, store.ErrUnavailable) || attempts != 5 {
+			t.Fatalf("always conflicting: %v after %d attempts, want ErrUnavailable after 5", err, attempts)
+		}
+	})
+}
