@@ -22,6 +22,8 @@ type Queries struct {
 	locking bool
 	// mysql allows MySQL's own statements (a multi-table UPDATE).
 	mysql bool
+	// hot runs the @auth check's reads outside GORM; nil inside a transaction.
+	hot *hotReads
 }
 
 func (q *Queries) forUpdate(ctx context.Context) *gorm.DB {
@@ -166,10 +168,10 @@ const (
 // primary-key reads: the joined statement made the driver's allocator map
 // and unmap memory on every call, and me ran slower than with two reads.
 //
-// The statements are written out and their one row scanned field by field
-// (readRow): GORM's clause building, its reflection over the model and the
-// SQL text it renders for its logger even when that discards it were about
-// half of me's allocations.
+// The statements are written out and their one row scanned field by field,
+// outside GORM (readRow): its clause building, callbacks, reflection over the
+// model and the SQL text it renders for its logger even when that discards
+// it were about half of me's allocations.
 func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUser, err error) {
 	defer wrap(&err, "store.SessionUser")
 	var (
@@ -178,13 +180,13 @@ func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUse
 		u       = &lu.User
 	)
 	if q.mysql {
-		err = q.readRow(ctx, sessionUserSQL, sessionID,
+		err = q.readRow(ctx, "", sessionUserSQL, sessionID,
 			&lu.ExpiresAt, &revoked, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
 	} else {
 		var userID string
-		err = q.readRow(ctx, sessionStateSQL, sessionID, &userID, &lu.ExpiresAt, &revoked)
+		err = q.readRow(ctx, "sessions", sessionStateSQL, sessionID, &userID, &lu.ExpiresAt, &revoked)
 		if err == nil {
-			err = q.readRow(ctx, liveUserSQL, userID, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
+			err = q.readRow(ctx, "users", liveUserSQL, userID, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
 		}
 	}
 	if err != nil {
@@ -197,10 +199,13 @@ func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUse
 }
 
 // readRow runs one written-out statement of one argument on the read pool
-// and scans its first row into dest: ErrNotFound when there is none. It goes
-// through GORM's row callbacks, so failure hooks and statement spans see it
-// as any other read.
-func (q *Queries) readRow(ctx context.Context, query string, arg any, dest ...any) error {
+// and scans its first row into dest: ErrNotFound when there is none. The
+// Store's own Queries run it on database/sql (hotReads); a transaction's, on
+// GORM's row callbacks. Failure hooks and statement spans see it either way.
+func (q *Queries) readRow(ctx context.Context, table, query string, arg any, dest ...any) error {
+	if q.hot != nil {
+		return q.hot.row(ctx, table, query, arg, dest...)
+	}
 	rows, err := q.read.WithContext(ctx).Raw(query, arg).Rows()
 	if err != nil {
 		return classify(err)
