@@ -150,25 +150,19 @@ type LiveUser struct {
 	User models.User
 }
 
-// sessionUserSQL is SessionUser's one statement on MySQL, written out: built
-// by GORM's clauses on every call it cost a third of me's allocations.
+// sessionUserSQL is SessionUser's one statement, written out.
 const sessionUserSQL = "SELECT sessions.expires_at, sessions.revoked_at, users.id, users.email, users.email_verified, users.mfa_enabled, users.created_at " +
 	"FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? LIMIT 1"
 
-// SessionUser's two statements on SQLite, written out as well.
-const (
-	sessionStateSQL = "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = ? LIMIT 1"
-	liveUserSQL     = "SELECT id, email, email_verified, mfa_enabled, created_at FROM users WHERE id = ? LIMIT 1"
-)
-
 // SessionUser reads the liveness of a session and its user from the read
 // pool: what the @auth check needs to refuse a revoked session, and what me
-// answers. On MySQL it is one statement (two primary-key lookups joined), one
-// round trip. On SQLite, where a statement costs no round trip, it is two
-// primary-key reads: the joined statement made the driver's allocator map
-// and unmap memory on every call, and me ran slower than with two reads.
+// answers. It is one statement (two primary-key lookups joined): one round
+// trip on MySQL, one statement compiled instead of two on SQLite. (Round 1
+// found the join slower on SQLite, the driver's allocator mapping memory on
+// every call; with modernc libc v1.80 it no longer does, and me ran as fast
+// or faster joined, with 19 allocations fewer: BENCHMARKS.md, round 3.)
 //
-// The statements are written out and their one row scanned field by field,
+// The statement is written out and its one row scanned field by field,
 // outside GORM (readRow): its clause building, callbacks, reflection over the
 // model and the SQL text it renders for its logger even when that discards
 // it were about half of me's allocations.
@@ -179,16 +173,8 @@ func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUse
 		revoked sql.NullTime
 		u       = &lu.User
 	)
-	if q.mysql {
-		err = q.readRow(ctx, "", sessionUserSQL, sessionID,
-			&lu.ExpiresAt, &revoked, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
-	} else {
-		var userID string
-		err = q.readRow(ctx, "sessions", sessionStateSQL, sessionID, &userID, &lu.ExpiresAt, &revoked)
-		if err == nil {
-			err = q.readRow(ctx, "users", liveUserSQL, userID, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
-		}
-	}
+	err = q.readRow(ctx, "sessions", sessionUserSQL, sessionID,
+		&lu.ExpiresAt, &revoked, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
