@@ -201,6 +201,11 @@ func limitKey(ip string, v6Bits int) string {
 	if err != nil {
 		return ip
 	}
+	if addr.Is4() {
+		// An IPv4 address netip parsed is written as netip writes it (it
+		// refuses leading zeros): ip itself, not formatted again.
+		return ip
+	}
 	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {
 		return addr.String()
