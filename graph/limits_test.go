@@ -1,8 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -297,5 +300,41 @@ func TestResponseCap(t *testing.T) {
 	}
 	if resp := post(t, srv, `{ __schema { queryType { name } } }`, nil); resp.code() != "" {
 		t.Fatalf("under the cap: %s", resp.raw)
+	}
+}
+
+// The complexity of an operation without variables is remembered per
+// document and operation name, never across them, and never for one with
+// variables, whose values change a list's length. Each request below is
+// sent twice, so the second meets whatever the first left remembered.
+func TestComplexityRemembered(t *testing.T) {
+	srv, _ := testServer(t, Options{}, true)
+	twoOps := `query Small { me { id } } query Big {` + aliases(30, "sessions { userAgent }") + " }"
+	byVariable := `query($n: Int) {` + aliases(8, "myAuditEvents(first: $n) { edges { cursor node { userAgent } } }") + " }"
+	for _, c := range []struct {
+		name, query, operation string
+		vars                   map[string]any
+		refused                bool
+	}{
+		{"the small operation", twoOps, "Small", nil, false},
+		{"the big operation of the same document", twoOps, "Big", nil, true},
+		{"the small one again", twoOps, "Small", nil, false},
+		{"a variable making a short page", byVariable, "", map[string]any{"n": 1}, false},
+		{"the same document with a long page", byVariable, "", map[string]any{"n": 100}, true},
+	} {
+		for range 2 {
+			body, _ := json.Marshal(map[string]any{"query": c.query, "operationName": c.operation, "variables": c.vars})
+			r := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, r)
+			resp := &gqlResponse{}
+			if err := json.Unmarshal(w.Body.Bytes(), resp); err != nil {
+				t.Fatalf("%s: not JSON: %s", c.name, w.Body)
+			}
+			if refused := resp.code() == CodeQueryTooComplex; refused != c.refused || (!refused && resp.code() != "") {
+				t.Fatalf("%s: %s", c.name, w.Body)
+			}
+		}
 	}
 }

@@ -28,13 +28,11 @@ func client(ctx context.Context) auth.Client {
 }
 
 // principal is the caller proven by the access token, checked once per request.
-func (r *Resolver) principal(ctx context.Context) (auth.Principal, error) {
+// Every @auth field of the request shares the one it returns: no one may
+// change it.
+func (r *Resolver) principal(ctx context.Context) (*auth.Principal, error) {
 	req := reqctx.From(ctx)
-	p, err := req.Memo(func() (*auth.Principal, error) { return r.Auth.Authenticate(ctx, req.Bearer) })
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	return *p, nil
+	return req.Memo(func() (*auth.Principal, error) { return r.Auth.Authenticate(ctx, req.Bearer) })
 }
 
 // deliver hands out a token pair. In cookie mode the refresh token goes into

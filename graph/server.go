@@ -91,7 +91,7 @@ func NewHandler(svc *auth.Service, opts Options) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	srv.Use(newComplexityLimit(opts.ComplexityLimit))
 	if opts.TracerProvider != nil {
 		srv.Use(newTracing(opts.TracerProvider))
 	}

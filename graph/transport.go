@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -208,9 +209,10 @@ type refusedResponse struct {
 // is over the cap. gqlgen has already built the data in memory: the cap keeps
 // it from the wire, the complexity limit from being built.
 func (t httpTransport) write(ctx context.Context, w http.ResponseWriter, resp *graphql.Response) {
-	var buf bytes.Buffer
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer putResponseBuffer(buf)
 	if len(resp.Data) <= t.maxResponseBytes {
-		if err := json.NewEncoder(&buf).Encode(resp); err != nil {
+		if err := json.NewEncoder(buf).Encode(resp); err != nil {
 			writeResponse(w, &graphql.Response{Errors: gqlerror.List{t.present(ctx, err)}})
 			return
 		}
@@ -226,6 +228,24 @@ func (t httpTransport) write(ctx context.Context, w http.ResponseWriter, resp *g
 
 // decode reads JSON keeping numbers as json.Number, which is what gqlgen's
 // scalar unmarshalers expect of variables.
+// responseBuffers hold encoded responses between requests: growing a fresh
+// buffer to a response's size was a few allocations on every request.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledResponse is the largest buffer kept for the next response: a rare
+// page of sessions near the response cap is not held on to.
+const maxPooledResponse = 64 << 10
+
+// putResponseBuffer returns buf to the pool once its bytes are written (the
+// ResponseWriter copies them).
+func putResponseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledResponse {
+		return
+	}
+	buf.Reset()
+	responseBuffers.Put(buf)
+}
+
 func decode(data []byte, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -108,7 +108,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 func serve(cfg *config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	_, stopTracing, err := tracing.Setup(ctx, os.Getenv, "authql")
+	tp, stopTracing, err := tracing.Setup(ctx, os.Getenv, "authql")
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
@@ -119,7 +119,9 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 			log.Warn("tracing: spans not flushed", "err", err)
 		}
 	}()
-	a, err := app.New(ctx, cfg, log)
+	// The provider Setup made, no-op when nothing is exported: the app then
+	// builds no spans at all.
+	a, err := app.New(ctx, cfg, log, app.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}

@@ -184,6 +184,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		MaxSessions: min(cfg.Sessions.MaxPerUser, graph.DefaultMaxSessions), MaxResponseBytes: maxResponseBytes, Log: log,
 		Observe: m.GraphQLRequest, TracerProvider: o.tracer,
 	}
+	if tracing.Off(o.tracer) {
+		gqlOpts.TracerProvider = nil
+	}
 	if cfg.Limits.Enabled {
 		// A rate limit of one request: off with the others.
 		gqlOpts.MaxMutationRepeats = maxMutationRepeats

@@ -41,9 +41,9 @@ func describe(sts []store.Statement) string {
 }
 
 // TestHotPathStatements pins how many statements the hot operations send,
-// every one of which is a round trip on MySQL: there the @auth check and me's
-// user are one joined read (the session is still read on every request, so
-// revocation stays immediate); a rotation reads the session and the
+// every one of which is a round trip on MySQL: the @auth check and me's user
+// are one joined read on both engines (the session is still read on every
+// request, so revocation stays immediate); a rotation reads the session and the
 // presented token (and the user it answers with) in one locking statement
 // and, on MySQL, writes everything else in one more.
 func TestHotPathStatements(t *testing.T) {
@@ -62,13 +62,9 @@ func TestHotPathStatements(t *testing.T) {
 				t.Fatalf("me: %+v, %v", u, err)
 			}
 		})
-		// One round trip on MySQL; two in-process reads on SQLite (see
+		// One statement, the session joined with its user, on both (see
 		// store.SessionUser).
-		wantMe := 2
-		if storetest.IsMySQL(db.URL) {
-			wantMe = 1
-		}
-		if len(me) != wantMe {
+		if wantMe := 1; len(me) != wantMe {
 			t.Errorf("me ran %d statements, want %d: %s", len(me), wantMe, describe(me))
 		}
 

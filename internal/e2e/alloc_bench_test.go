@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/authql/authql/internal/app"
 	"github.com/authql/authql/internal/loadtest"
 	"github.com/authql/authql/internal/store/storetest"
@@ -19,7 +21,8 @@ import (
 //	go test ./internal/e2e -run '^$' -bench MeHandler -benchmem
 func BenchmarkMeHandler(b *testing.B) {
 	eachBackend(b, func(b *testing.B, db storetest.Backend) {
-		a, err := newApp(b, db, []app.Option{app.WithPasswordParams(cheapHash)})
+		// Tracing off, as the binary has it without OTLP export.
+		a, err := newApp(b, db, []app.Option{app.WithPasswordParams(cheapHash), app.WithTracerProvider(noop.NewTracerProvider())})
 		if err != nil {
 			b.Fatalf("app: %v", err)
 		}

@@ -235,3 +235,46 @@ func TestRequestIDs(t *testing.T) {
 		t.Fatalf("id %q", id)
 	}
 }
+
+// TestTracingMe: the @auth check's reads, which the store runs on
+// database/sql itself rather than through GORM, are spans under the
+// operation's like every other statement, and carry no bound value.
+func TestTracingMe(t *testing.T) {
+	e, exp := startTraced(t)
+	email := newEmail()
+	a := e.signup(email, pw)
+	exp.Reset()
+	if u, code := e.me(a.AccessToken); code != "" || u.Email != email {
+		t.Fatalf("me: %+v %s", u, code)
+	}
+	spans := exp.GetSpans()
+	var op *tracetest.SpanStub
+	for i := range spans {
+		if spans[i].Name == "query me" {
+			op = &spans[i]
+		}
+	}
+	if op == nil {
+		t.Fatalf("no operation span among %d", len(spans))
+	}
+	var names []string
+	for _, s := range spans {
+		if !strings.HasPrefix(s.Name, "db.") {
+			continue
+		}
+		names = append(names, s.Name)
+		if s.Parent.SpanID() != op.SpanContext.SpanID() {
+			t.Errorf("%s is not under the operation span", s.Name)
+		}
+		for _, kv := range s.Attributes {
+			v := kv.Value.String()
+			if strings.Contains(v, a.User.ID) || strings.Contains(v, a.AccessToken) || (kv.Key == "db.query.text" && strings.Contains(v, "'")) {
+				t.Errorf("span %s attribute %s carries a value: %s", s.Name, kv.Key, v)
+			}
+		}
+	}
+	// One statement reads the session with its user (store.SessionUser).
+	if len(names) != 1 || names[0] != "db.query sessions" {
+		t.Fatalf("statement spans %q, want the one read of the session", names)
+	}
+}

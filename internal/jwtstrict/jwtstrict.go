@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 var (
@@ -36,9 +37,9 @@ const maxDepth = 16
 // fields, case-insensitively: "exp" and "EXP" in one object are one name given
 // twice, and which of them the claims get would be an accident.
 func Check(token string) error {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return fmt.Errorf("%w: %d segments, want 3", ErrMalformed, len(parts))
+	parts, n := split(token)
+	if n != 3 {
+		return fmt.Errorf("%w: %d segments, want 3", ErrMalformed, n)
 	}
 	for i, p := range parts {
 		if i == 2 && p == "" {
@@ -48,7 +49,7 @@ func Check(token string) error {
 			return fmt.Errorf("%w: segment %d: %w", ErrMalformed, i+1, err)
 		}
 	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(parts[2]); err != nil {
+	if err := decodes(parts[2]); err != nil {
 		return fmt.Errorf("%w: signature: %w", ErrMalformed, err)
 	}
 	var header, claims members
@@ -71,6 +72,33 @@ func Check(token string) error {
 	return nil
 }
 
+// split cuts a token at its dots without allocating: its first three
+// segments, and how many it has.
+func split(token string) (parts [3]string, n int) {
+	rest, more := token, true
+	for more {
+		var seg string
+		seg, rest, more = strings.Cut(rest, ".")
+		if n < len(parts) {
+			parts[n] = seg
+		}
+		n++
+	}
+	return parts, n
+}
+
+// decodes reports whether s is strict unpadded base64url, decoding it into a
+// buffer on the stack when it fits (a signature of up to 4096 bits).
+func decodes(s string) error {
+	var buf [512]byte
+	dst := buf[:]
+	if n := base64.RawURLEncoding.DecodedLen(len(s)); n > len(buf) {
+		dst = make([]byte, n)
+	}
+	_, err := base64.RawURLEncoding.Strict().Decode(dst, []byte(s))
+	return err
+}
+
 // segment accepts the base64url alphabet without padding; strict decoding
 // then refuses a final character with stray bits.
 func segment(s string) error {
@@ -89,18 +117,40 @@ func segment(s string) error {
 // members are the top-level members of an object: each name folded (see
 // fold; an ASCII name as it is, compared ignoring ASCII case) with the first
 // byte of its value.
+//
+// The first ones are held in arrays, not in slices of them, which would
+// point into the struct itself and move it to the heap on every call.
 type members struct {
-	names  []string
-	firsts []byte
-	buf    [8]string
-	fbuf   [8]byte
+	n      int
+	names  [16]string
+	firsts [16]byte
+	more   []member // past the first len(names)
+}
+
+type member struct {
+	name  string
+	first byte
+}
+
+func (m *members) add(name string, first byte) {
+	if m.n < len(m.names) {
+		m.names[m.n], m.firsts[m.n] = name, first
+	} else {
+		m.more = append(m.more, member{name, first})
+	}
+	m.n++
 }
 
 // get finds the member named name (lower-case ASCII) and the first byte of its value.
 func (m *members) get(name string) (byte, bool) {
-	for i, n := range m.names {
-		if asciiEqualFold(n, name) {
+	for i := range min(m.n, len(m.names)) {
+		if asciiEqualFold(m.names[i], name) {
 			return m.firsts[i], true
+		}
+	}
+	for _, mb := range m.more {
+		if asciiEqualFold(mb.name, name) {
+			return mb.first, true
 		}
 	}
 	return 0, false
@@ -115,8 +165,12 @@ func object(seg string, top *members) error {
 	if err != nil {
 		return err
 	}
-	top.names, top.firsts = top.buf[:0], top.fbuf[:0]
-	p := parser{s: string(data), top: top}
+	// data is not written again: the parser reads it as a string in place
+	// rather than copying it.
+	p := parser{s: unsafe.String(unsafe.SliceData(data), len(data))}
+	// The members are copied out at the end: a pointer to top in the parser,
+	// whose recursion the compiler cannot follow, would move top to the heap.
+	defer func() { *top = p.top }()
 	p.ws()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return errors.New("not a JSON object")
@@ -135,7 +189,7 @@ func object(seg string, top *members) error {
 type parser struct {
 	s   string
 	i   int
-	top *members
+	top members
 }
 
 var errSyntax = errors.New("invalid JSON")
@@ -242,8 +296,7 @@ func (p *parser) object(depth int) error {
 		p.i++
 		p.ws()
 		if depth == 0 && p.i < len(p.s) {
-			p.top.names = append(p.top.names, name)
-			p.top.firsts = append(p.top.firsts, p.s[p.i])
+			p.top.add(name, p.s[p.i])
 		}
 		if err := p.value(depth + 1); err != nil {
 			return err

@@ -14,6 +14,14 @@ func enc(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 func TestCheck(t *testing.T) {
 	h, c, sig := enc(`{"alg":"HS256","typ":"at+jwt"}`), enc(`{"sub":"u","exp":1893456000,"aud":["a"]}`), enc("signature!")
 	deep := strings.Repeat(`{"a":`, maxDepth+2) + "1" + strings.Repeat("}", maxDepth+2)
+	// Past the members held in an array (members.names): the checks still
+	// find a claim there.
+	var many strings.Builder
+	for i := range 20 {
+		many.WriteString(`"c` + string(rune('a'+i)) + `":1,`)
+	}
+	past := func(claim string) string { return enc("{" + many.String() + claim + "}") }
+	twenty := enc("{" + many.String() + `"x":1}`)
 	cases := []struct {
 		name, token string
 		ok          bool
@@ -23,6 +31,10 @@ func TestCheck(t *testing.T) {
 		{"unsigned keeps its one spelling", h + "." + c + ".", true, false},
 		{"nested arrays and objects", h + "." + enc(`{"x":[{"a":1},{"a":1}],"y":{"b":[1,2]}}`) + "." + sig, true, false},
 		{"numbers of every shape", h + "." + enc(`{"exp":1.5e9,"nbf":-1,"iat":0}`) + "." + sig, true, false},
+		{"twenty-one claims", h + "." + twenty + "." + sig, true, false},
+		{"exp a string past twenty claims", h + "." + past(`"exp":"1"`) + "." + sig, false, false},
+		{"crit past twenty header members", past(`"crit":["x"]`) + "." + c + "." + sig, false, true},
+		{"four segments", h + "." + c + "." + sig + "." + sig, false, false},
 		{"two segments", h + "." + c, false, false},
 		{"empty header", "." + c + "." + sig, false, false},
 		{"empty claims", h + ".." + sig, false, false},

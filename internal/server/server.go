@@ -116,7 +116,7 @@ type handler struct {
 // itself) with the request state for the resolvers.
 func (h *handler) graphql() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store") // answers carry tokens
+		w.Header()["Cache-Control"] = noStore // answers carry tokens
 		foreign := h.foreign(r)
 		ip := clientIP(r, h.o.Trusted)
 		req := &reqctx.Request{
@@ -201,6 +201,11 @@ func limitKey(ip string, v6Bits int) string {
 	if err != nil {
 		return ip
 	}
+	if addr.Is4() {
+		// An IPv4 address netip parsed is written as netip writes it (it
+		// refuses leading zeros): ip itself, not formatted again.
+		return ip
+	}
 	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {
 		return addr.String()
@@ -231,10 +236,20 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
+// Header values every answer carries, made once: Header.Set would make a
+// one-element slice per header per request. Full slices (len = cap), so an
+// Add to one of these headers copies instead of writing into the shared array.
+var (
+	nosniff    = []string{"nosniff"}
+	noReferrer = []string{"no-referrer"}
+	noStore    = []string{"no-store"}
+)
+
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Referrer-Policy", "no-referrer")
+		h := w.Header()
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = noReferrer
 		next.ServeHTTP(w, r)
 	})
 }

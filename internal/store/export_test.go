@@ -17,6 +17,7 @@ import (
 // from now on, in or out of transactions: how tests see the statements the
 // store's methods send.
 func RecordSQL(s *Store, fn func(sql string, vars []any)) error {
+	s.hot.record = fn
 	for _, db := range []*gorm.DB{s.db, s.read} {
 		rec := func(g *gorm.DB) { fn(g.Statement.SQL.String(), slices.Clone(g.Statement.Vars)) }
 		cb := db.Callback()

@@ -21,8 +21,12 @@ func (s *Store) Pools() map[string]*sql.DB {
 	return out
 }
 
-// Use installs a GORM plugin (tracing) on every pool.
+// Use installs a GORM plugin (tracing) on every pool, and, when it is a
+// StatementTracer, for the statements run outside GORM.
 func (s *Store) Use(p gorm.Plugin) error {
+	if t, ok := p.(StatementTracer); ok && s.hot != nil {
+		s.hot.tracer = t
+	}
 	if err := s.db.Use(p); err != nil {
 		return err
 	}

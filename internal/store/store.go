@@ -94,6 +94,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	readPool, err := s.read.DB()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.hot = &hotReads{pool: readPool, system: s.dialect, prepare: s.dialect == "mysql", hook: o.failure}
 	if err := s.migrate(ctx, rawURL, o); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: migrate: %w", classify(err))
@@ -279,6 +285,9 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 func (s *Store) Close() (err error) {
 	defer wrap(&err, "store.Close")
 	var errs []error
+	if s.hot != nil {
+		errs = append(errs, s.hot.close())
+	}
 	for _, g := range []*gorm.DB{s.db, s.read} {
 		if db, err := g.DB(); err == nil {
 			errs = append(errs, db.Close())

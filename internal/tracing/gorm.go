@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,31 +65,55 @@ func (p gormPlugin) before(op string) func(*gorm.DB) {
 		if !trace.SpanFromContext(ctx).IsRecording() {
 			return // no operation being traced: no orphan statement spans
 		}
-		name := "db." + op
-		if db.Statement.Table != "" {
-			name += " " + db.Statement.Table
-		}
-		_, span := p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("db.system.name", db.Dialector.Name())))
-		db.InstanceSet(spanKey, span)
+		db.InstanceSet(spanKey, p.start(ctx, op, db.Statement.Table, db.Dialector.Name()))
 	}
 }
 
+// start opens the span of a statement of kind op on table ("" for raw SQL).
+func (p gormPlugin) start(ctx context.Context, op, table, system string) trace.Span {
+	name := "db." + op
+	if table != "" {
+		name += " " + table
+	}
+	_, span := p.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", system)))
+	return span
+}
+
+// end records a statement's text, rows and error class, and closes its span.
+func end(span trace.Span, query string, rows int64, err error) {
+	defer span.End()
+	span.SetAttributes(
+		attribute.String("db.query.text", strings.TrimSpace(query)),
+		attribute.Int64("db.response.rows_affected", rows),
+	)
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+		span.SetStatus(codes.Error, "statement failed")
+		span.SetAttributes(attribute.String("error.type", errorType(err)))
+	}
+}
+
+// StartStatement is store.StatementTracer: the same span for a statement
+// the store runs on database/sql itself.
+func (p gormPlugin) StartStatement(ctx context.Context, op, table, system string) func(query string, rows int64, err error) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return func(string, int64, error) {}
+	}
+	span := p.start(ctx, op, table, system)
+	return func(query string, rows int64, err error) { end(span, query, rows, err) }
+}
+
 func (gormPlugin) after(db *gorm.DB) {
+	// The same test as before's, first: InstanceGet formats a key on every
+	// call, a cost every statement paid with tracing off.
+	if !trace.SpanFromContext(db.Statement.Context).IsRecording() {
+		return
+	}
 	v, ok := db.InstanceGet(spanKey)
 	if !ok {
 		return
 	}
-	span := v.(trace.Span)
-	defer span.End()
-	span.SetAttributes(
-		attribute.String("db.query.text", strings.TrimSpace(db.Statement.SQL.String())),
-		attribute.Int64("db.response.rows_affected", db.RowsAffected),
-	)
-	if db.Error != nil && !errors.Is(db.Error, gorm.ErrRecordNotFound) {
-		span.SetStatus(codes.Error, "statement failed")
-		span.SetAttributes(attribute.String("error.type", errorType(db.Error)))
-	}
+	end(v.(trace.Span), db.Statement.SQL.String(), db.RowsAffected, db.Error)
 }
 
 // errorType is the error's class: its Go type, never its text.

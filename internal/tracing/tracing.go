@@ -23,6 +23,14 @@ func Enabled(getenv func(string) string) bool {
 	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
+// Off reports whether tp is OpenTelemetry's no-op provider, Setup's when
+// nothing is exported: a caller then skips the spans altogether, whose
+// names and attributes would otherwise still be built on every request.
+func Off(tp trace.TracerProvider) bool {
+	_, ok := tp.(noop.TracerProvider)
+	return ok
+}
+
 // Setup installs the OTLP exporter when getenv asks for it and returns the
 // provider with the function that flushes and stops it; otherwise the no-op
 // provider and a shutdown that does nothing.
