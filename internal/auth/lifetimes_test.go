@@ -3,10 +3,12 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/authql/authql/internal/auth"
+	"github.com/authql/authql/internal/password"
 	"github.com/authql/authql/internal/ratelimit"
 	"github.com/authql/authql/internal/store/storetest"
 )
@@ -299,4 +301,24 @@ func emailOf(t *testing.T, f *fixture, p *auth.Payload) string {
 		t.Fatal(err)
 	}
 	return u.Email
+}
+
+// TestZeroGraceTurnsGraceOff: with AUTHQL_REFRESH_REUSE_GRACE=0s a spent
+// token is reuse even in the very millisecond it was spent (it used to be
+// replayed: 0 ≤ 0 counted as inside the window).
+func TestZeroGraceTurnsGraceOff(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		f := newFixture(t, db, cheap)
+		log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+		f.svc = auth.New(f.store, f.tokens, password.NewHasher(cheap, 0, 10*time.Second), ratelimit.Disabled{}, auth.Options{
+			RefreshTTL: time.Hour, SessionMaxAge: 24 * time.Hour, ReuseGrace: 0,
+		}, log)
+		a := signedUp(t, f)
+		current := mustRefresh(t, f.svc, a.first) // the fake clock stands still
+		if _, err := f.svc.Refresh(context.Background(), auth.Client{}, *a.first.RefreshToken); !errors.Is(err, auth.ErrInvalidRefreshToken) {
+			t.Fatalf("a spent token with no grace window: %v, want ErrInvalidRefreshToken", err)
+		}
+		wantRevoked(t, f.svc, current)
+	})
 }

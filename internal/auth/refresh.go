@@ -106,7 +106,7 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 	}
 	inGrace := presented.UsedAt != nil && current.UsedAt == nil &&
 		current.ParentID != nil && *current.ParentID == presented.ID &&
-		now.Sub(*presented.UsedAt) <= s.opts.ReuseGrace && now.Before(current.ExpiresAt)
+		s.opts.ReuseGrace > 0 && now.Sub(*presented.UsedAt) <= s.opts.ReuseGrace && now.Before(current.ExpiresAt)
 	if inGrace {
 		again, err := s.rederive(sess, current)
 		if err != nil {

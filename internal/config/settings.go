@@ -40,7 +40,7 @@ func (c *Config) settings() []setting {
 		{"AUTHQL_ACCESS_TOKEN_TTL", "15m", "access token lifetime", duration(&t.AccessTTL)},
 		{"AUTHQL_REFRESH_TOKEN_TTL", "168h", "refresh token lifetime", duration(&t.RefreshTTL)},
 		{"AUTHQL_SESSION_MAX_AGE", "720h", "absolute session lifetime", duration(&t.SessionMaxAge)},
-		{"AUTHQL_REFRESH_REUSE_GRACE", "10s", "grace window for a rotated refresh token", duration(&t.ReuseGrace)},
+		{"AUTHQL_REFRESH_REUSE_GRACE", "10s", "grace window for a rotated refresh token (0s: none)", duration(&t.ReuseGrace)},
 		{"AUTHQL_RATE_LIMIT", "on", "off turns every limiter off", toggle(&l.Enabled, nil)},
 		{"AUTHQL_JWT_SECRET", "", "server secret, at least 32 bytes (required in production)", secret(t)},
 		{"AUTHQL_KEY_FILE", "authql.key", "where development keeps its generated secret", text(&t.KeyFile)},
