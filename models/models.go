@@ -24,6 +24,10 @@ type User struct {
 	MFAEnabled bool      `gorm:"column:mfa_enabled;not null;default:false"`
 	CreatedAt  time.Time `gorm:"not null"`
 	UpdatedAt  time.Time `gorm:"not null"`
+	// LastLoginAt is when the user last started a session with a password.
+	// Writing it makes a login conflict with a password change made on
+	// another Galera node (store.TouchLogin).
+	LastLoginAt *time.Time `json:"-"`
 }
 
 // Session is one login: the family of refresh tokens that rotate from it. Its

@@ -41,7 +41,7 @@ func TestMigrateProcessesStartTogether(t *testing.T) {
 			if err != nil {
 				t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
 			}
-			if strings.Contains(outs[i].String(), `"applied":[1,2]`) {
+			if strings.Contains(outs[i].String(), `"applied":[1,2,3]`) {
 				applied++
 			}
 		}
@@ -61,7 +61,7 @@ func TestMigrateProcessesStartTogether(t *testing.T) {
 			}
 			got = append(got, fmt.Sprintf("%d:%d", v, c))
 		}
-		if strings.Join(got, " ") != "0:1 1:1 2:1" {
+		if strings.Join(got, " ") != "0:1 1:1 2:1 3:1" {
 			t.Fatalf("version table (version:times) %v, want each once", got)
 		}
 	})

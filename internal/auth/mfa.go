@@ -254,6 +254,10 @@ func (s *Service) VerifyMFA(ctx context.Context, c Client, mfaToken, code string
 		return nil, s.fail(notFoundAs(err, ErrInvalidToken))
 	}
 	p, err := s.startSession(ctx, c, u, EventLogin, AMRPasswordOTP, func(q *store.Queries) error {
+		// Written, not only locked: see credentialsUnchanged.
+		if err := q.TouchLogin(ctx, u.ID, s.now()); err != nil {
+			return err
+		}
 		v, on, err := q.LockMFAState(ctx, u.ID)
 		if err != nil {
 			return notFoundAs(err, ErrInvalidToken)
@@ -305,8 +309,8 @@ func (s *Service) requireSecondFactor(ctx context.Context, u *models.User) error
 // credentials it verified are still the user's (credentialsUnchanged), and the
 // account has no second factor, read under the same lock of the user row that
 // confirming a factor takes.
-func passwordSuffices(ctx context.Context, u *models.User) func(q *store.Queries) error {
-	unchanged := credentialsUnchanged(ctx, u)
+func passwordSuffices(ctx context.Context, u *models.User, now time.Time) func(q *store.Queries) error {
+	unchanged := credentialsUnchanged(ctx, u, now)
 	return func(q *store.Queries) error {
 		if err := unchanged(q); err != nil {
 			return err

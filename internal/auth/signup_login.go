@@ -99,7 +99,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (_ *Pay
 	// An account with a second factor gets an mfaToken instead of a session,
 	// also when its factor was confirmed after u was read.
 	if !u.MFAEnabled {
-		p, err := s.startSession(ctx, c, u, EventLogin, AMRPassword, passwordSuffices(ctx, u))
+		p, err := s.startSession(ctx, c, u, EventLogin, AMRPassword, passwordSuffices(ctx, u, s.now()))
 		if errors.Is(err, ErrInvalidCredentials) {
 			s.auditBestEffort(ctx, Event{Type: EventLoginFailed, Client: c, UserID: u.ID, Detail: "password_changed"})
 		}
@@ -130,9 +130,14 @@ func (s *Service) admit(ctx context.Context, c Client, rule ratelimit.Rule, emai
 // credentialsUnchanged refuses, in the transaction that creates a login's
 // session, a login whose password was changed after it was read and verified:
 // the change revoked every session it could see, and this one would escape it.
-// The locked read makes the check and the session one step for a change.
-func credentialsUnchanged(ctx context.Context, u *models.User) func(q *store.Queries) error {
+// The locked read makes the check and the session one step for a change;
+// recording the login on the user's row first makes it one step on a Galera
+// cluster too, where only written rows conflict across nodes.
+func credentialsUnchanged(ctx context.Context, u *models.User, now time.Time) func(q *store.Queries) error {
 	return func(q *store.Queries) error {
+		if err := q.TouchLogin(ctx, u.ID, now); err != nil {
+			return err
+		}
 		v, err := q.LockCredentials(ctx, u.ID)
 		if err != nil {
 			return notFoundAs(err, ErrInvalidCredentials)

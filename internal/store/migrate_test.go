@@ -21,7 +21,7 @@ import (
 )
 
 // newest is the newest migration version this binary has.
-const newest = 2
+const newest = 3
 
 // TestInstancesStartTogether: several instances opening one fresh database at
 // once all start, and each migration is applied exactly once.
@@ -56,7 +56,7 @@ func AppliedOnce(t *testing.T, db storetest.Backend) {
 	if db.Name == "sqlite" {
 		got = strs(t, storetest.SQL(t, db), "SELECT version_id || 'x' || COUNT(*) FROM "+store.VersionTable+" GROUP BY version_id ORDER BY version_id")
 	}
-	if want := "0x1 1x1 2x1"; strings.Join(got, " ") != want {
+	if want := "0x1 1x1 2x1 3x1"; strings.Join(got, " ") != want {
 		t.Fatalf("versions recorded (version x times): %v, want %s", got, want)
 	}
 }
@@ -114,14 +114,14 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		if sc := s.Schema(); sc.Version != newest || fmt.Sprint(sc.Applied) != "[1 2]" {
+		if sc := s.Schema(); sc.Version != newest || fmt.Sprint(sc.Applied) != "[1 2 3]" {
 			t.Fatalf("schema after upgrade: %+v", sc)
 		}
 		AppliedOnce(t, db)
 		// The baseline changed nothing in the adopted tables; 00002 added its
 		// index and adopted the data migrations table as it was.
 		after := catalog(t, db)
-		diff(t, "of release 1 plus the recipient index", append(before, recipientIndex(db)), "after migrating", after, "the migrations must adopt release 1's schema unchanged but for 00002's index")
+		diff(t, "of release 1 plus the recipient index", append(before, recipientIndex(db), lastLoginColumn(db)), "after migrating", after, "the migrations must adopt release 1's schema unchanged but for 00002's index and 00003's column")
 
 		// The data migration recorded before the upgrade stays done; a new
 		// one runs and is recorded.
@@ -177,6 +177,14 @@ func TestUpgradeFromFirstRelease(t *testing.T) {
 	})
 }
 
+// lastLoginColumn is 00003's column as catalog lists it.
+func lastLoginColumn(db storetest.Backend) string {
+	if db.Name == "mysql" {
+		return "column users last_login_at datetime(3) YES NULL  -"
+	}
+	return "column users last_login_at DATETIME notnull=0 default=- pk=0"
+}
+
 func recipientIndex(db storetest.Backend) string {
 	if db.Name == "mysql" {
 		return "index outbox_mails idx_outbox_mails_recipient 1 1 recipient -"
@@ -201,7 +209,7 @@ func statements(file string) []string {
 	return out
 }
 
-// TestDownToAndUp: down-to 1 rolls back 00002, down-to 0 drops the tables,
+// TestDownToAndUp: down-to 1 rolls back 00003 and 00002, down-to 0 drops the tables,
 // up restores them, and status says which are applied when.
 func TestDownToAndUp(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
@@ -225,16 +233,16 @@ func TestDownToAndUp(t *testing.T) {
 			time.Since(st[1].AppliedAt) > time.Hour || time.Since(st[1].AppliedAt) < -time.Hour {
 			t.Fatalf("status after up: %+v %v", st, err)
 		}
-		if sc, err := m.DownTo(ctx, 1); err != nil || sc.Version != 1 || fmt.Sprint(sc.Applied) != "[2]" {
+		if sc, err := m.DownTo(ctx, 1); err != nil || sc.Version != 1 || fmt.Sprint(sc.Applied) != "[3 2]" {
 			t.Fatalf("down-to 1: %+v %v", sc, err)
 		}
-		var one []string // the catalog of version 1: without what 00002 made
+		var one []string // the catalog of version 1: without what 00002 and 00003 made
 		for _, l := range migrated {
-			if !strings.Contains(l, "idx_outbox_mails_recipient") && !strings.Contains(l, "authql_data_migrations") {
+			if !strings.Contains(l, "idx_outbox_mails_recipient") && !strings.Contains(l, "authql_data_migrations") && !strings.Contains(l, "last_login_at") {
 				one = append(one, l)
 			}
 		}
-		diff(t, "migrated to 2, less 00002's index and table", one, "rolled back to 1", full(), "00002's Down must undo exactly its Up")
+		diff(t, "migrated to 3, less what 00002 and 00003 made", one, "rolled back to 1", full(), "the Downs must undo exactly their Ups")
 		if _, err := m.DownTo(ctx, -1); err == nil {
 			t.Fatal("went below version 0")
 		}
@@ -259,7 +267,7 @@ func TestOlderBinaryNewerDatabase(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		ctx := context.Background()
 		newer := release(t, db.Name, map[string]string{
-			"00003_future.sql": "-- +goose Up\nCREATE TABLE future_things (id INTEGER NOT NULL PRIMARY KEY);\n-- +goose Down\nDROP TABLE future_things;\n",
+			"00004_future.sql": "-- +goose Up\nCREATE TABLE future_things (id INTEGER NOT NULL PRIMARY KEY);\n-- +goose Down\nDROP TABLE future_things;\n",
 		})
 		s, err := store.Open(ctx, db.URL, store.WithMigrations(newer))
 		if err != nil {
@@ -271,24 +279,24 @@ func TestOlderBinaryNewerDatabase(t *testing.T) {
 			t.Fatalf("this binary refused a newer database: %v", err)
 		}
 		defer s.Close()
-		if sc := s.Schema(); !sc.Newer() || sc.Version != 3 || sc.Newest != newest || len(sc.Applied) != 0 {
+		if sc := s.Schema(); !sc.Newer() || sc.Version != 4 || sc.Newest != newest || len(sc.Applied) != 0 {
 			t.Fatalf("schema: %+v", sc)
 		}
 		if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("store does not serve: %v", err)
 		}
 
-		// A database at 3 that skipped this binary's 2 is not "at least this
+		// A database at 4 that skipped this binary's 2 is not "at least this
 		// binary's newest".
 		gap := fresh(t, db)
-		skip := release(t, db.Name, map[string]string{"00003_future.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"}, "00002_outbox_recipient_data_migrations.sql")
+		skip := release(t, db.Name, map[string]string{"00004_future.sql": "-- +goose Up\nSELECT 1;\n-- +goose Down\nSELECT 1;\n"}, "00002_outbox_recipient_data_migrations.sql")
 		if s, err := store.Open(ctx, gap.URL, store.WithMigrations(skip)); err != nil {
 			t.Fatal(err)
 		} else {
 			s.Close()
 		}
 		_, err = store.Open(ctx, gap.URL)
-		if err == nil || !strings.Contains(err.Error(), "newer than this binary's 2, but lacks") {
+		if err == nil || !strings.Contains(err.Error(), "newer than this binary's 3, but lacks") {
 			t.Fatalf("opened a database lacking migration 2: %v", err)
 		}
 	})

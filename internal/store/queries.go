@@ -78,6 +78,18 @@ func (q *Queries) LockCredentials(ctx context.Context, userID string) (_ uint64,
 	return row.CredentialsVersion, classify(err)
 }
 
+// TouchLogin records a login on its user's row. It is a write on purpose: on
+// Galera, row locks are local to a node and only written rows are certified
+// across the cluster, so a login that merely locked the row could commit its
+// session beside a password change committed on another node, which
+// revoked every session it saw but not this one. Written, the row makes the
+// two conflict at commit, and the login runs again and sees the change.
+func (q *Queries) TouchLogin(ctx context.Context, userID string, now time.Time) (err error) {
+	defer wrap(&err, "store.TouchLogin")
+	return classify(q.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).
+		UpdateColumn("last_login_at", now).Error)
+}
+
 // ChangePassword sets a new password hash and a new credentials version, if
 // the version is still verified, the one whose password the caller checked.
 // It reports false when another change came first.
