@@ -732,7 +732,7 @@ type Mutation {
 "One security event of the caller's own account."
 type AuditEvent {
   id: ID!
-  "signup, login, login_failed, refresh, refresh_token_reuse, logout, logout_all, session_revoked, password_changed, password_change_failed or rate_limited."
+  "signup, login, login_failed, refresh, refresh_token_reuse, logout, logout_all, session_revoked, password_changed, password_change_failed, rate_limited, …"
   type: String!
   createdAt: Time!
   sessionId: ID
