@@ -206,7 +206,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, raw, newPassword 
 		// A new credentials version: a login that checked the old password
 		// and has not committed its session yet is refused (credentialsUnchanged).
 		if ok, err := q.ResetPassword(ctx, u.ID, pwHash, now); err != nil || !ok {
-			return errOr(err, ErrInvalidToken)
+			return or(err, ErrInvalidToken)
 		}
 		if _, err := q.VoidEmailTokens(ctx, u.ID, MailPasswordReset, now); err != nil {
 			return err
@@ -278,13 +278,4 @@ func (s *Service) sendVerification(ctx context.Context, u *models.User) error {
 	}
 	s.opts.Mail.Mailer.Notify()
 	return nil
-}
-
-// errOr is err, or otherwise when err is nil: for a statement that failed, or
-// found nothing to change.
-func errOr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
 }
