@@ -204,7 +204,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, raw, newPassword 
 		}
 		now := s.now()
 		// A new credentials version: a login that checked the old password
-		// and has not committed its session yet is refused (credentialsUnchanged).
+		// and has not committed its session yet is refused (passwordSuffices).
 		if ok, err := q.ResetPassword(ctx, u.ID, pwHash, now); err != nil || !ok {
 			return or(err, ErrInvalidToken)
 		}
