@@ -34,12 +34,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, c Client, email stri
 	}
 	// A refusal for a known address shows in that account's trail; the
 	// lookup runs for every refused address, known or not.
-	owner := func() string {
-		if u, err := s.store.UserByEmail(ctx, email); err == nil {
-			return u.ID
-		}
-		return ""
-	}
+	owner := s.ownerOf(ctx, email)
 	if err := s.take(ctx, c, s.opts.Limits.ResetIP, c.limitKey(), nil); err != nil {
 		return err
 	}

@@ -65,12 +65,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (_ *Pay
 	}
 	accountKey := email + "\x00" + c.limitKey()
 	// A refusal for the account shows in that account's own audit trail.
-	owner := func() string {
-		if u, err := s.store.UserByEmail(ctx, email); err == nil {
-			return u.ID
-		}
-		return ""
-	}
+	owner := s.ownerOf(ctx, email)
 	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
 		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
 		return nil, err
