@@ -10,6 +10,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/authql/authql/internal/auth"
 	"github.com/authql/authql/internal/reqctx"
 )
@@ -27,11 +30,16 @@ func client(ctx context.Context) auth.Client {
 	return reqctx.From(ctx).Client
 }
 
-// principal is the caller proven by the access token, checked once per request.
-// Every @auth field of the request shares the one it returns: no one may
-// change it.
+// principal is the caller proven by the access token. The fields of a query
+// only read, and share one check per request: no one may change the principal
+// it returns. A mutation's fields run one after another, and one may end the
+// caller's session (logoutAll, revokeSession): each checks the token again, so
+// that none runs on a session a field before it revoked.
 func (r *Resolver) principal(ctx context.Context) (*auth.Principal, error) {
 	req := reqctx.From(ctx)
+	if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Mutation {
+		return r.Auth.Authenticate(ctx, req.Bearer)
+	}
 	return req.Memo(func() (*auth.Principal, error) { return r.Auth.Authenticate(ctx, req.Bearer) })
 }
 

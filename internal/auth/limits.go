@@ -55,3 +55,14 @@ func (s *Service) refund(ctx context.Context, rule ratelimit.Rule, key string) {
 		s.log.WarnContext(ctx, "rate limiter refund failed", "rule", rule.Name, "err", err)
 	}
 }
+
+// ownerOf names, for take, the account of an address: "" for an address
+// without one. It reads the account only when a refusal is audited.
+func (s *Service) ownerOf(ctx context.Context, email string) func() string {
+	return func() string {
+		if u, err := s.store.UserByEmail(ctx, email); err == nil {
+			return u.ID
+		}
+		return ""
+	}
+}

@@ -254,7 +254,7 @@ func (s *Service) VerifyMFA(ctx context.Context, c Client, mfaToken, code string
 		return nil, s.fail(notFoundAs(err, ErrInvalidToken))
 	}
 	p, err := s.startSession(ctx, c, u, EventLogin, AMRPasswordOTP, func(q *store.Queries) error {
-		// Written, not only locked: see credentialsUnchanged.
+		// Written, not only locked: see passwordSuffices.
 		if err := q.TouchLogin(ctx, u.ID, s.now()); err != nil {
 			return err
 		}
@@ -306,18 +306,24 @@ func (s *Service) requireSecondFactor(ctx context.Context, u *models.User) error
 }
 
 // passwordSuffices is the entitlement of a password-only login: the
-// credentials it verified are still the user's (credentialsUnchanged), and the
-// account has no second factor, read under the same lock of the user row that
-// confirming a factor takes.
+// credentials it verified are still the user's, and the account has no second
+// factor, both read under the one lock of the user row that a password change
+// and confirming a factor take. A login whose password was changed after it
+// was read and verified is refused: the change revoked every session it could
+// see, and this one would escape it. Recording the login on the user's row
+// first makes the check and the session one step on a Galera cluster too,
+// where only written rows conflict across nodes.
 func passwordSuffices(ctx context.Context, u *models.User, now time.Time) func(q *store.Queries) error {
-	unchanged := credentialsUnchanged(ctx, u, now)
 	return func(q *store.Queries) error {
-		if err := unchanged(q); err != nil {
+		if err := q.TouchLogin(ctx, u.ID, now); err != nil {
 			return err
 		}
-		_, on, err := q.LockMFAState(ctx, u.ID)
+		v, on, err := q.LockMFAState(ctx, u.ID)
 		if err != nil {
 			return notFoundAs(err, ErrInvalidCredentials)
+		}
+		if v != u.CredentialsVersion {
+			return ErrInvalidCredentials
 		}
 		if on {
 			return errSecondFactorNow

@@ -34,12 +34,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, c Client, email stri
 	}
 	// A refusal for a known address shows in that account's trail; the
 	// lookup runs for every refused address, known or not.
-	owner := func() string {
-		if u, err := s.store.UserByEmail(ctx, email); err == nil {
-			return u.ID
-		}
-		return ""
-	}
+	owner := s.ownerOf(ctx, email)
 	if err := s.take(ctx, c, s.opts.Limits.ResetIP, c.limitKey(), nil); err != nil {
 		return err
 	}
@@ -204,9 +199,9 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, raw, newPassword 
 		}
 		now := s.now()
 		// A new credentials version: a login that checked the old password
-		// and has not committed its session yet is refused (credentialsUnchanged).
+		// and has not committed its session yet is refused (passwordSuffices).
 		if ok, err := q.ResetPassword(ctx, u.ID, pwHash, now); err != nil || !ok {
-			return errOr(err, ErrInvalidToken)
+			return or(err, ErrInvalidToken)
 		}
 		if _, err := q.VoidEmailTokens(ctx, u.ID, MailPasswordReset, now); err != nil {
 			return err
@@ -278,13 +273,4 @@ func (s *Service) sendVerification(ctx context.Context, u *models.User) error {
 	}
 	s.opts.Mail.Mailer.Notify()
 	return nil
-}
-
-// errOr is err, or otherwise when err is nil: for a statement that failed, or
-// found nothing to change.
-func errOr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
 }

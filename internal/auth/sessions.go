@@ -103,15 +103,13 @@ func (s *Service) Sessions(ctx context.Context, p Principal) ([]*SessionView, er
 
 // makeRoom revokes the least recently used live sessions of a user at the
 // session cap, so that one more leaves the user at the cap, each revocation
-// audited with the session's start. The user row is locked first: on MySQL the
-// session starts of one user then count and evict one after another, and
-// racing logins cannot overshoot (SQLite's single writer serialises them
-// already). The count locks the sessions it counts, so every transaction that
-// locks a user and its sessions takes the user first.
+// audited with the session's start. The caller has locked the user row
+// already (startSession's entitlement): on MySQL the session starts of one
+// user then count and evict one after another, and racing logins cannot
+// overshoot (SQLite's single writer serialises them already). The count locks
+// the sessions it counts, so every transaction that locks a user and its
+// sessions takes the user first.
 func (s *Service) makeRoom(ctx context.Context, q *store.Queries, c Client, userID string, now time.Time) error {
-	if _, err := q.LockCredentials(ctx, userID); err != nil {
-		return err
-	}
 	n, err := q.CountLiveSessions(ctx, userID, now)
 	if err != nil || n < int64(s.opts.MaxSessionsPerUser) {
 		return err

@@ -65,12 +65,7 @@ func (s *Service) Login(ctx context.Context, c Client, email, pw string) (_ *Pay
 	}
 	accountKey := email + "\x00" + c.limitKey()
 	// A refusal for the account shows in that account's own audit trail.
-	owner := func() string {
-		if u, err := s.store.UserByEmail(ctx, email); err == nil {
-			return u.ID
-		}
-		return ""
-	}
+	owner := s.ownerOf(ctx, email)
 	if err := s.take(ctx, c, s.opts.Limits.LoginAccountIP, accountKey, owner); err != nil {
 		s.refund(ctx, s.opts.Limits.LoginIP, c.limitKey())
 		return nil, err
@@ -125,28 +120,6 @@ func (s *Service) admit(ctx context.Context, c Client, rule ratelimit.Rule, emai
 		return "", err
 	}
 	return email, nil
-}
-
-// credentialsUnchanged refuses, in the transaction that creates a login's
-// session, a login whose password was changed after it was read and verified:
-// the change revoked every session it could see, and this one would escape it.
-// The locked read makes the check and the session one step for a change;
-// recording the login on the user's row first makes it one step on a Galera
-// cluster too, where only written rows conflict across nodes.
-func credentialsUnchanged(ctx context.Context, u *models.User, now time.Time) func(q *store.Queries) error {
-	return func(q *store.Queries) error {
-		if err := q.TouchLogin(ctx, u.ID, now); err != nil {
-			return err
-		}
-		v, err := q.LockCredentials(ctx, u.ID)
-		if err != nil {
-			return notFoundAs(err, ErrInvalidCredentials)
-		}
-		if v != u.CredentialsVersion {
-			return ErrInvalidCredentials
-		}
-		return nil
-	}
 }
 
 // How a session was authenticated, stored with it and carried by its access

@@ -100,3 +100,29 @@ func TestHotPathStatements(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginLocksUserOnce pins that a login's transaction reads its user row
+// once: the one locking read gives both the credentials version the login
+// verified and whether the account has a second factor, and it is the lock
+// under which the session cap is counted. Each further read of the row was a
+// round trip on MySQL on every login.
+func TestLoginLocksUserOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		f := newFixture(t, db, cheap)
+		a := signedUp(t, f)
+		sts := countStatements(f, func() {
+			if _, err := f.svc.Login(context.Background(), auth.Client{}, a.email, pw); err != nil {
+				t.Fatal(err)
+			}
+		})
+		var reads int
+		for _, st := range sts {
+			if st.InTx && st.Table == "users" && st.Kind == "select" {
+				reads++
+			}
+		}
+		if reads != 1 {
+			t.Errorf("the login's transaction read the user %d times, want 1: %s", reads, describe(sts))
+		}
+	})
+}

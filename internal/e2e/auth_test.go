@@ -347,6 +347,29 @@ func TestLogoutAll(t *testing.T) {
 	})
 }
 
+// TestMutationAfterOwnRevocation: a mutation's fields run one after another,
+// and a field after one that revoked the caller's own session runs
+// unauthenticated, as a request after it would, and changes nothing.
+func TestMutationAfterOwnRevocation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
+		e := start(t, db)
+		a := e.signup(newEmail(), pw)
+		b := e.login(a.User.Email, pw)
+		var other string
+		for _, s := range e.sessions(b.AccessToken) {
+			if !s.Current {
+				other = s.ID
+			}
+		}
+		resp := e.do(req{query: `mutation($id: ID!) { logoutAll revokeSession(id: $id) }`, vars: map[string]any{"id": other}, headers: bearer(b.AccessToken)})
+		if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != "UNAUTHENTICATED" || len(resp.Errors[0].Path) != 1 || resp.Errors[0].Path[0] != "revokeSession" {
+			t.Fatalf("revokeSession after logoutAll in one request: %s, want UNAUTHENTICATED", resp.Raw)
+		}
+		// logoutAll itself ran (the refused non-null field nulls data).
+		assertRevoked(t, e, b)
+	})
+}
+
 type session struct {
 	ID         string    `json:"id"`
 	CreatedAt  time.Time `json:"createdAt"`
