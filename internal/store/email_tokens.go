@@ -47,12 +47,6 @@ func (q *Queries) VoidEmailTokens(ctx context.Context, userID, kind string, now 
 	return res.RowsAffected, classify(res.Error)
 }
 
-// DeleteUserEmailTokens deletes every token of a user, in any state.
-func (q *Queries) DeleteUserEmailTokens(ctx context.Context, userID string) (err error) {
-	defer wrap(&err, "store.DeleteUserEmailTokens")
-	return classify(q.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&models.EmailToken{}).Error)
-}
-
 // PruneEmailTokens deletes up to batch tokens that expired before cutoff: a
 // used or voided token is worth nothing once expired either.
 func (q *Queries) PruneEmailTokens(ctx context.Context, cutoff time.Time, batch int) (_ int64, err error) {
