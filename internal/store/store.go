@@ -122,16 +122,30 @@ func gormConfig(now func() time.Time) *gorm.Config {
 	}
 }
 
-func openSQLite(path string, now func() time.Time) (*Store, error) {
+// The parameters of SQLite connections. WAL is a property of the file, set
+// by a writer (the store's, or the migrations'); readers only wait for locks
+// and never write.
+const (
+	sqliteCommon = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	sqliteWriter = sqliteCommon + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqliteReader = sqliteCommon + "&_pragma=query_only(1)"
+)
+
+// checkSQLitePath refuses what a sqlite:// URL must not name.
+func checkSQLitePath(path string) error {
 	if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
-		return nil, errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
+		return errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
 	}
-	// WAL is a property of the file, set once by the writer; readers only wait
-	// for locks and never write.
-	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	return nil
+}
+
+func openSQLite(path string, now func() time.Time) (*Store, error) {
+	if err := checkSQLitePath(path); err != nil {
+		return nil, err
+	}
 	var writer, reader *gorm.DB
 	err := retryBusy(func() (err error) {
-		writer, err = gorm.Open(sqlite.Open(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"), gormConfig(now))
+		writer, err = gorm.Open(sqlite.Open(path+sqliteWriter), gormConfig(now))
 		return err
 	})
 	if err != nil {
@@ -147,7 +161,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	err = retryBusy(func() (err error) {
-		reader, err = gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig(now))
+		reader, err = gorm.Open(sqlite.Open(path+sqliteReader), gormConfig(now))
 		return err
 	})
 	if err != nil {
