@@ -77,7 +77,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), now)
 	case strings.HasPrefix(rawURL, "mysql://"):
-		s, err = openMySQL(ctx, rawURL, now)
+		s, err = openMySQL(ctx, rawURL, now, o.maxConns)
 	default:
 		return nil, errors.New("store: database URL must start with sqlite:// or mysql://")
 	}
@@ -85,7 +85,6 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		return nil, err
 	}
 	s.now = now
-	s.sizePool(o)
 	err = s.instrument(s.db, o.failure)
 	if err == nil && s.read != s.db {
 		err = s.instrument(s.read, o.failure)
@@ -245,7 +244,7 @@ func MySQLDSN(rawURL string) (_ string, err error) {
 	return dsn, nil
 }
 
-func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store, error) {
+func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConns int) (*Store, error) {
 	dsn, err := MySQLDSN(rawURL)
 	if err != nil {
 		return nil, err
@@ -276,8 +275,11 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
 	sqlDB, _ := db.DB()
-	sqlDB.SetMaxOpenConns(DefaultMaxConns)
-	sqlDB.SetMaxIdleConns(DefaultMaxConns)
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
 }
