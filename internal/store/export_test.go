@@ -58,7 +58,7 @@ func AutoMigrateModels(rawURL string) error {
 	if strings.HasPrefix(rawURL, "sqlite://") {
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), time.Now)
 	} else {
-		s, err = openMySQL(context.Background(), rawURL, time.Now)
+		s, err = openMySQL(context.Background(), rawURL, time.Now, 0)
 	}
 	if err != nil {
 		return err
