@@ -47,21 +47,22 @@ func (q *Queries) VoidEmailTokens(ctx context.Context, userID, kind string, now 
 	return res.RowsAffected, classify(res.Error)
 }
 
-// DeleteUserEmailTokens deletes every token of a user, in any state.
-func (q *Queries) DeleteUserEmailTokens(ctx context.Context, userID string) (err error) {
-	defer wrap(&err, "store.DeleteUserEmailTokens")
-	return classify(q.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&models.EmailToken{}).Error)
-}
-
 // PruneEmailTokens deletes up to batch tokens that expired before cutoff: a
 // used or voided token is worth nothing once expired either.
 func (q *Queries) PruneEmailTokens(ctx context.Context, cutoff time.Time, batch int) (_ int64, err error) {
 	defer wrap(&err, "store.PruneEmailTokens")
+	return q.pruneExpiredRows(ctx, &models.EmailToken{}, cutoff, batch)
+}
+
+// pruneExpiredRows deletes up to batch rows of model (a table keyed by a
+// string id with an expires_at) that expired before cutoff: found on the read
+// pool, deleted by primary key.
+func (q *Queries) pruneExpiredRows(ctx context.Context, model any, cutoff time.Time, batch int) (int64, error) {
 	var ids []string
-	if err := q.read.WithContext(ctx).Model(&models.EmailToken{}).Where("expires_at < ?", cutoff).
+	if err := q.read.WithContext(ctx).Model(model).Where("expires_at < ?", cutoff).
 		Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
 		return 0, classify(err)
 	}
-	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.EmailToken{})
+	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(model)
 	return res.RowsAffected, classify(res.Error)
 }

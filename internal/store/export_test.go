@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"io/fs"
 	"slices"
 	"strings"
@@ -58,7 +57,7 @@ func AutoMigrateModels(rawURL string) error {
 	if strings.HasPrefix(rawURL, "sqlite://") {
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), time.Now)
 	} else {
-		s, err = openMySQL(context.Background(), rawURL, time.Now)
+		s, err = openMySQL(context.Background(), rawURL, time.Now, 0)
 	}
 	if err != nil {
 		return err
@@ -81,6 +80,3 @@ func WithLockTiming(lease, heartbeat, wait time.Duration) Option {
 		o.lock.Lease, o.lock.Heartbeat, o.lock.Wait = lease, heartbeat, wait
 	}
 }
-
-// SQLDB is the connection pool of s's writes, for looking at a session.
-func SQLDB(s *Store) (*sql.DB, error) { return s.db.DB() }

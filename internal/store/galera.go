@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -33,26 +32,21 @@ const galeraSyncWait = "3"
 // new connection.
 const syncWaitParam = "wsrep_sync_wait"
 
-// causalDSN returns dsn with wsrep_sync_wait set when the server is a Galera
-// node (wsrep_on = 1), and whether it is one. A wsrep_sync_wait the URL sets
-// itself is kept: the operator chose it.
-func causalDSN(ctx context.Context, dsn string) (string, bool, error) {
-	galera, err := isGalera(ctx, dsn)
+// causal sets wsrep_sync_wait on cfg when the server is a Galera node
+// (wsrep_on = 1). A wsrep_sync_wait the URL sets itself is kept: the
+// operator chose it.
+func causal(ctx context.Context, cfg *mysql.Config) error {
+	galera, err := isGalera(ctx, cfg.FormatDSN())
 	if err != nil || !galera {
-		return dsn, galera, err
+		return err
 	}
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return "", false, err
+	if _, set := cfg.Params[syncWaitParam]; !set {
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params[syncWaitParam] = galeraSyncWait
 	}
-	if _, set := cfg.Params[syncWaitParam]; set {
-		return dsn, true, nil
-	}
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + syncWaitParam + "=" + galeraSyncWait, true, nil
+	return nil
 }
 
 // isGalera asks the server whether it replicates with Galera. MariaDB always

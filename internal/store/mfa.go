@@ -170,11 +170,5 @@ func (q *Queries) DeleteUserMFA(ctx context.Context, userID string) error {
 // PruneMFAChallenges deletes up to batch challenges that expired before
 // cutoff; a used one is worth nothing once expired either.
 func (q *Queries) PruneMFAChallenges(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
-	var ids []string
-	if err := q.read.WithContext(ctx).Model(&models.MFAChallenge{}).Where("expires_at < ?", cutoff).
-		Limit(batch).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
-		return 0, classify(err)
-	}
-	res := q.db.WithContext(ctx).Where("id IN ?", ids).Delete(&models.MFAChallenge{})
-	return res.RowsAffected, classify(res.Error)
+	return q.pruneExpiredRows(ctx, &models.MFAChallenge{}, cutoff, batch)
 }

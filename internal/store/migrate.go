@@ -122,10 +122,10 @@ func openMigrationDB(ctx context.Context, rawURL string) (*sql.DB, string, error
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		dialect = "sqlite"
 		path := strings.TrimPrefix(rawURL, "sqlite://")
-		if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
-			return nil, "", errors.New("store: sqlite:// needs a file path")
+		if err := checkSQLitePath(path); err != nil {
+			return nil, "", err
 		}
-		db, err = sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		db, err = sql.Open("sqlite", path+sqliteWriter)
 	case strings.HasPrefix(rawURL, "mysql://"):
 		dialect = "mysql"
 		var dsn string

@@ -361,9 +361,9 @@ func TestStatusTimesAreUTC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pool, err := store.SQLDB(s)
-	if err != nil {
-		t.Fatal(err)
+	pool := s.Pools()["write"]
+	if pool == nil {
+		t.Fatal("the store has no write pool")
 	}
 	var tz string
 	if err := pool.QueryRow("SELECT @@session.time_zone").Scan(&tz); err != nil || tz != "+00:00" {

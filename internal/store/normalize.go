@@ -39,15 +39,7 @@ const normalizeBatch = 500
 // loser runs again, as InTx does, and then finds the rewrite recorded.
 func (s *Store) NormalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {
 	defer wrap(&err, "store.NormalizeEmails")
-	for attempt := 1; ; attempt++ {
-		err := s.normalizeEmails(ctx, name, normalize, log)
-		if !retryable(err) || attempt == txAttempts {
-			return err
-		}
-		if err := pause(ctx, backoff(attempt)); err != nil {
-			return err
-		}
-	}
+	return retrying(ctx, func() error { return s.normalizeEmails(ctx, name, normalize, log) })
 }
 
 func (s *Store) normalizeEmails(ctx context.Context, name string, normalize func(string) (string, error), log *slog.Logger) (err error) {

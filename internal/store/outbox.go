@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/authql/authql/models"
@@ -72,7 +73,7 @@ func (q *Queries) MarkMailDelivered(ctx context.Context, id string) error {
 func (q *Queries) MarkMailFailed(ctx context.Context, id, owner string, next time.Time, class string) (bool, error) {
 	res := q.db.WithContext(ctx).Model(&models.OutboxMail{}).Where("id = ? AND claimed_by = ?", id, owner).
 		Updates(map[string]any{
-			"attempts": clauseIncrement("attempts"), "next_attempt_at": next, "last_error": class,
+			"attempts": gorm.Expr("attempts + 1"), "next_attempt_at": next, "last_error": class,
 			"claimed_by": nil, "claimed_until": nil,
 		})
 	return res.RowsAffected == 1, classify(res.Error)
@@ -90,8 +91,4 @@ func (q *Queries) MailQueueDepth(ctx context.Context) (int64, error) {
 	var n int64
 	err := q.read.WithContext(ctx).Model(&models.OutboxMail{}).Count(&n).Error
 	return n, classify(err)
-}
-
-func clauseIncrement(column string) clause.Expr {
-	return clause.Expr{SQL: "? + 1", Vars: []any{clause.Column{Name: column}}}
 }

@@ -13,14 +13,3 @@ const DefaultMaxConns = 16
 func WithMaxConns(n int) Option {
 	return func(o *options) { o.maxConns = n }
 }
-
-// sizePool applies WithMaxConns to a MySQL store.
-func (s *Store) sizePool(o options) {
-	if s.dialect != "mysql" || o.maxConns <= 0 {
-		return
-	}
-	if db, err := s.db.DB(); err == nil {
-		db.SetMaxOpenConns(o.maxConns)
-		db.SetMaxIdleConns(o.maxConns)
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -251,16 +252,13 @@ var sessionTokenColumns = []string{
 	"refresh_tokens.expires_at AS t_expires_at", "refresh_tokens.used_at",
 }
 
-var sessionTokenUserColumns = []string{
-	"sessions.id AS s_id", "sessions.user_id", "sessions.current_token_id", "sessions.expires_at AS s_expires_at",
-	"sessions.revoked_at", "sessions.amr", "refresh_tokens.id AS t_id", "refresh_tokens.session_id",
-	"refresh_tokens.parent_id", "refresh_tokens.hash", "refresh_tokens.issued_at",
-	"refresh_tokens.expires_at AS t_expires_at", "refresh_tokens.used_at",
+// sessionTokenUserColumns adds the user's, read on MySQL (see SessionWithToken).
+var sessionTokenUserColumns = slices.Concat(sessionTokenColumns, []string{
 	"(SELECT users.email FROM users WHERE users.id = sessions.user_id) AS u_email",
 	"(SELECT users.email_verified FROM users WHERE users.id = sessions.user_id) AS u_email_verified",
 	"(SELECT users.mfa_enabled FROM users WHERE users.id = sessions.user_id) AS u_mfa_enabled",
 	"(SELECT users.created_at FROM users WHERE users.id = sessions.user_id) AS u_created_at",
-}
+})
 
 // SessionWithToken reads a session and one refresh token in one statement;
 // inside a MySQL transaction it locks both, so every rotation of one session

@@ -77,7 +77,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		s, err = openSQLite(strings.TrimPrefix(rawURL, "sqlite://"), now)
 	case strings.HasPrefix(rawURL, "mysql://"):
-		s, err = openMySQL(ctx, rawURL, now)
+		s, err = openMySQL(ctx, rawURL, now, o.maxConns)
 	default:
 		return nil, errors.New("store: database URL must start with sqlite:// or mysql://")
 	}
@@ -85,7 +85,6 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		return nil, err
 	}
 	s.now = now
-	s.sizePool(o)
 	err = s.instrument(s.db, o.failure)
 	if err == nil && s.read != s.db {
 		err = s.instrument(s.read, o.failure)
@@ -122,16 +121,30 @@ func gormConfig(now func() time.Time) *gorm.Config {
 	}
 }
 
-func openSQLite(path string, now func() time.Time) (*Store, error) {
+// The parameters of SQLite connections. WAL is a property of the file, set
+// by a writer (the store's, or the migrations'); readers only wait for locks
+// and never write.
+const (
+	sqliteCommon = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	sqliteWriter = sqliteCommon + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqliteReader = sqliteCommon + "&_pragma=query_only(1)"
+)
+
+// checkSQLitePath refuses what a sqlite:// URL must not name.
+func checkSQLitePath(path string) error {
 	if path == "" || strings.Contains(path, "?") || strings.Contains(path, ":memory:") {
-		return nil, errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
+		return errors.New("store: sqlite:// needs a file path (an in-memory database cannot be shared by the read and write pools)")
 	}
-	// WAL is a property of the file, set once by the writer; readers only wait
-	// for locks and never write.
-	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	return nil
+}
+
+func openSQLite(path string, now func() time.Time) (*Store, error) {
+	if err := checkSQLitePath(path); err != nil {
+		return nil, err
+	}
 	var writer, reader *gorm.DB
 	err := retryBusy(func() (err error) {
-		writer, err = gorm.Open(sqlite.Open(path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"), gormConfig(now))
+		writer, err = gorm.Open(sqlite.Open(path+sqliteWriter), gormConfig(now))
 		return err
 	})
 	if err != nil {
@@ -147,7 +160,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	err = retryBusy(func() (err error) {
-		reader, err = gorm.Open(sqlite.Open(path+common+"&_pragma=query_only(1)"), gormConfig(now))
+		reader, err = gorm.Open(sqlite.Open(path+sqliteReader), gormConfig(now))
 		return err
 	})
 	if err != nil {
@@ -231,7 +244,7 @@ func MySQLDSN(rawURL string) (_ string, err error) {
 	return dsn, nil
 }
 
-func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store, error) {
+func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConns int) (*Store, error) {
 	dsn, err := MySQLDSN(rawURL)
 	if err != nil {
 		return nil, err
@@ -245,12 +258,11 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 		return nil, errors.New("store: the mysql URL has an unknown or malformed parameter")
 	}
 	mcfg.MultiStatements = true
-	dsn = mcfg.FormatDSN()
 	// On Galera every connection reads causally (see galeraSyncWait).
-	dsn, _, err = causalDSN(ctx, dsn)
-	if err != nil {
+	if err := causal(ctx, mcfg); err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
+	dsn = mcfg.FormatDSN()
 	// Statements prepared once per connection and reused: MariaDB then parses
 	// each once, and me ran about 30 % faster (A B, 32 clients, 2 cores). Not
 	// on SQLite: its driver compiles a prepared statement again on every
@@ -263,8 +275,11 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time) (*Store
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
 	sqlDB, _ := db.DB()
-	sqlDB.SetMaxOpenConns(DefaultMaxConns)
-	sqlDB.SetMaxIdleConns(DefaultMaxConns)
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	sqlDB.SetMaxOpenConns(maxConns)
+	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
 	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
 }

@@ -50,17 +50,29 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 // rolled back.
 func InTxValue[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (_ T, err error) {
 	defer wrap(&err, "store.InTx")
-	var zero T
+	var v T
+	err = retrying(ctx, func() (err error) {
+		v, err = runTx(ctx, s, fn)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, classify(err)
+	}
+	return v, nil
+}
+
+// retrying runs op, and again after a pause while it fails with contention
+// (retryable), at most txAttempts times in all. It returns op's last error,
+// or the context's if it ends during a pause.
+func retrying(ctx context.Context, op func() error) error {
 	for attempt := 1; ; attempt++ {
-		v, err := runTx(ctx, s, fn)
-		if err == nil {
-			return v, nil
-		}
+		err := op()
 		if !retryable(err) || attempt == txAttempts {
-			return zero, classify(err)
+			return err
 		}
 		if err := pause(ctx, backoff(attempt)); err != nil {
-			return zero, err
+			return err
 		}
 	}
 }

@@ -71,7 +71,7 @@ type cluster struct {
 }
 
 func startCluster() (*cluster, error) {
-	root, err := moduleRoot()
+	root, err := authqlbin.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -233,15 +233,6 @@ func (c *cluster) instances(t *testing.T, db string, settings ...string) [nodes]
 		}
 	}
 	return srv
-}
-
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("cannot find the module root (go env GOMOD = %q): %v", gomod, err)
-	}
-	return filepath.Dir(gomod), nil
 }
 
 // freeBase picks a base port whose 40 ports (the script's layout: SQL,

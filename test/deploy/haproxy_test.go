@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authql/authql/internal/testkit/authqlbin"
 )
 
 // EnvHAProxyRequired makes a missing haproxy binary a failure instead of a
@@ -56,7 +58,7 @@ func startHAProxy(t *testing.T, bin string, servers []string) *haproxy {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	front := freeAddr(t)
+	front := authqlbin.FreeAddr(t)
 	h := &haproxy{URL: "http://" + front, socket: filepath.Join(dir, "admin.sock"), log: filepath.Join(dir, "haproxy.log")}
 	cfg := string(raw)
 	replace := func(pattern, with string) {
@@ -194,14 +196,4 @@ func (h *haproxy) tail() string {
 		raw = raw[len(raw)-3000:]
 	}
 	return "haproxy log (tail):\n" + string(raw)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

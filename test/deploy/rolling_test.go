@@ -62,7 +62,7 @@ func TestRollingRestartBehindHAProxy(t *testing.T) {
 	addrs := make([]string, instances)
 	servers := make([]*authqlbin.Server, instances)
 	for i := range servers {
-		addrs[i] = freeAddr(t)
+		addrs[i] = authqlbin.FreeAddr(t)
 		// One after the other: the first creates the tables.
 		servers[i] = authqlbin.Start(t, bin, append(settings, "AUTHQL_ADDR="+addrs[i])...)
 	}

@@ -101,9 +101,6 @@ func New(cfg Config) (*Locker, error) {
 	return l, nil
 }
 
-// Holder is the name this Locker writes in the row.
-func (l *Locker) Holder() string { return l.cfg.Holder }
-
 // CreateTable creates the lock table unless it exists. Every instance runs
 // it before taking the lock, so it must tolerate the others doing the same.
 func CreateTable(ctx context.Context, db *sql.DB, dialect string) error {

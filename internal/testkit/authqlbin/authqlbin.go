@@ -36,18 +36,28 @@ func Build(t testing.TB) string {
 // BuildIn builds ./cmd/authql into dir, for a TestMain that shares one binary
 // among the tests of its package.
 func BuildIn(dir string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "authql")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/authql")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/authql: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// ModuleRoot is the directory of authql's go.mod, for tests that run the
+// repository's scripts or build from it.
+func ModuleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
 		return "", fmt.Errorf("cannot find the module root (go env GOMOD = %q): %v", gomod, err)
 	}
-	bin := filepath.Join(dir, "authql")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/authql")
-	build.Dir = filepath.Dir(gomod)
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/authql: %v\n%s", err, out)
-	}
-	return bin, nil
+	return filepath.Dir(gomod), nil
 }
 
 // Server is an authql process started by a test.
@@ -96,7 +106,7 @@ func Launch(t testing.TB, bin string, settings ...string) *Server {
 		}
 	}
 	if addr == "" {
-		addr = freeAddr(t)
+		addr = FreeAddr(t)
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -131,8 +141,8 @@ func Launch(t testing.TB, bin string, settings ...string) *Server {
 	return s
 }
 
-// freeAddr is a 127.0.0.1 address with a port nobody listens on right now.
-func freeAddr(t testing.TB) string {
+// FreeAddr is a 127.0.0.1 address with a port nobody listens on right now.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
