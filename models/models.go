@@ -28,6 +28,10 @@ type User struct {
 	// Writing it makes a login conflict with a password change made on
 	// another Galera node (store.TouchLogin).
 	LastLoginAt *time.Time `json:"-"`
+	// LoginCount counts those logins. It is what guarantees the write: two
+	// logins in one millisecond would store the same LastLoginAt, and an
+	// UPDATE that changes nothing is not certified by Galera.
+	LoginCount uint64 `gorm:"not null;default:0" json:"-"`
 }
 
 // Session is one login: the family of refresh tokens that rotate from it. Its

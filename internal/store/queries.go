@@ -87,8 +87,11 @@ func (q *Queries) LockCredentials(ctx context.Context, userID string) (_ uint64,
 // two conflict at commit, and the login runs again and sees the change.
 func (q *Queries) TouchLogin(ctx context.Context, userID string, now time.Time) (err error) {
 	defer wrap(&err, "store.TouchLogin")
+	// login_count makes the row change even when last_login_at does not (two
+	// logins in one millisecond): a row the UPDATE leaves as it was is not
+	// in the write set, and would not conflict.
 	return classify(q.db.WithContext(ctx).Model(&models.User{}).Where("id = ?", userID).
-		UpdateColumn("last_login_at", now).Error)
+		UpdateColumns(map[string]any{"last_login_at": now, "login_count": gorm.Expr("login_count + 1")}).Error)
 }
 
 // ChangePassword sets a new password hash and a new credentials version, if
