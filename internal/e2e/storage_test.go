@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	_ "github.com/glebarez/go-sqlite" // "sqlite" driver, to read the raw database
 	_ "github.com/go-sql-driver/mysql"
+	_ "modernc.org/sqlite" // "sqlite" driver, to read the raw database
 
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"

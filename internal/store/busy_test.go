@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // the "sqlite" driver behind the store's SQLite
+	_ "modernc.org/sqlite" // the "sqlite" driver behind the store's SQLite
 )
 
 // TestRetryBusy: opening retries while another connection holds SQLite's

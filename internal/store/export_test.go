@@ -80,3 +80,16 @@ func WithLockTiming(lease, heartbeat, wait time.Duration) Option {
 		o.lock.Lease, o.lock.Heartbeat, o.lock.Wait = lease, heartbeat, wait
 	}
 }
+
+// PreparedStatements is how many statements the store's write pool keeps
+// prepared.
+func PreparedStatements(s *Store) int { return int(s.db.ConnPool.(*stmtPool).n.Load()) }
+
+// ServerPrepares is MySQL's count of statements prepared on the connection
+// of q's transaction, read without preparing a statement.
+func ServerPrepares(ctx context.Context, q *Queries) (int, error) {
+	var name string
+	var n int
+	err := q.unprepared(ctx).Raw("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'").Row().Scan(&name, &n)
+	return n, err
+}

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"sync"
 )
 
 // StatementTracer makes a span of a statement the store runs on database/sql
@@ -24,15 +22,10 @@ type StatementTracer interface {
 // Only the Store's own Queries have one: inside a transaction reads go
 // through GORM and its transaction.
 type hotReads struct {
-	pool   *sql.DB
-	system string // "sqlite" or "mysql", for spans
-	// prepare keeps one prepared statement per query (MySQL, where the server
-	// then parses each once, as GORM's PrepareStmt does); SQLite's driver
-	// compiles a statement on every call whether prepared or not.
-	prepare bool
-	stmts   sync.Map // query → *sql.Stmt
-	hook    FailureHook
-	tracer  StatementTracer
+	pool   *stmtPool // the read pool, whose statements are prepared once
+	system string    // "sqlite" or "mysql", for spans
+	hook   FailureHook
+	tracer StatementTracer
 	// record sees each statement with its argument once it ran (tests:
 	// RecordSQL, as GORM's callbacks show them the others).
 	record func(query string, args []any)
@@ -57,16 +50,7 @@ func (h *hotReads) row(ctx context.Context, table, query string, arg any, dest .
 			}
 		}()
 	}
-	var rows *sql.Rows
-	if h.prepare {
-		var stmt *sql.Stmt
-		if stmt, err = h.stmt(ctx, query); err != nil {
-			return classify(err)
-		}
-		rows, err = stmt.QueryContext(ctx, arg)
-	} else {
-		rows, err = h.pool.QueryContext(ctx, query, arg)
-	}
+	rows, err := h.pool.QueryContext(ctx, query, arg)
 	if err != nil {
 		return classify(err)
 	}
@@ -85,30 +69,4 @@ func (h *hotReads) row(ctx context.Context, table, query string, arg any, dest .
 		return classify(err)
 	}
 	return classify(rows.Close())
-}
-
-// stmt is query's prepared statement, prepared at its first use.
-func (h *hotReads) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := h.stmts.Load(query); ok {
-		return s.(*sql.Stmt), nil
-	}
-	s, err := h.pool.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := h.stmts.LoadOrStore(query, s); loaded {
-		s.Close()
-		return prev.(*sql.Stmt), nil
-	}
-	return s, nil
-}
-
-// close closes the prepared statements.
-func (h *hotReads) close() error {
-	var errs []error
-	h.stmts.Range(func(_, s any) bool {
-		errs = append(errs, s.(*sql.Stmt).Close())
-		return true
-	})
-	return errors.Join(errs...)
 }

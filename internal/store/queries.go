@@ -37,11 +37,11 @@ func (q *Queries) forUpdate(ctx context.Context) *gorm.DB {
 
 // unprepared is q's handle for a statement the server cannot prepare (several
 // statements in one): inside a transaction it runs on the transaction itself
-// rather than through GORM's prepared-statement cache.
+// rather than through the pool's prepared statements (stmtPool).
 func (q *Queries) unprepared(ctx context.Context) *gorm.DB {
 	db := q.db.WithContext(ctx)
-	if ptx, ok := db.Statement.ConnPool.(*gorm.PreparedStmtTX); ok {
-		db.Statement.ConnPool = ptx.Tx
+	if tx, ok := db.Statement.ConnPool.(*stmtTx); ok {
+		db.Statement.ConnPool = tx.Tx
 	}
 	return db
 }

@@ -87,7 +87,10 @@ func catalog(t *testing.T, db storetest.Backend) []string {
 	for _, tb := range tables {
 		ddl := strs(t, raw, `SELECT sql FROM sqlite_master WHERE name = ?`, tb)[0]
 		out = append(out, fmt.Sprintf("table %s autoincrement=%v", tb, strings.Contains(strings.ToUpper(ddl), "AUTOINCREMENT")))
-		out = append(out, strs(t, raw, `SELECT 'column `+tb+` ' || name || ' ' || upper(type) || ' notnull=' || "notnull" || ' default=' || COALESCE(dflt_value, '-') || ' pk=' || pk FROM pragma_table_xinfo(?)`, tb)...)
+		// A string default is the same literal in either quotes: the baseline
+		// was written by a dialector that double-quoted it ("pwd"), and
+		// today's single-quotes it ('pwd').
+		out = append(out, strs(t, raw, `SELECT 'column `+tb+` ' || name || ' ' || upper(type) || ' notnull=' || "notnull" || ' default=' || replace(COALESCE(dflt_value, '-'), '"', '''') || ' pk=' || pk FROM pragma_table_xinfo(?)`, tb)...)
 		for _, idx := range strs(t, raw, `SELECT name || ' unique=' || "unique" || ' origin=' || origin || ' partial=' || partial FROM pragma_index_list(?)`, tb) {
 			name := strings.Fields(idx)[0]
 			cols := strs(t, raw, `SELECT COALESCE(name, '-') FROM pragma_index_info(?) ORDER BY seqno`, name)

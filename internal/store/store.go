@@ -21,12 +21,12 @@ import (
 	"syscall"
 	"time"
 
-	gosqlite "github.com/glebarez/go-sqlite"
-	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
+	"github.com/libtnb/sqlite"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	gosqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -93,12 +93,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	readPool, err := s.read.DB()
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	s.hot = &hotReads{pool: readPool, system: s.dialect, prepare: s.dialect == "mysql", hook: o.failure}
+	s.hot = &hotReads{pool: s.read.ConnPool.(*stmtPool), system: s.dialect, hook: o.failure}
 	if err := s.migrate(ctx, rawURL, o); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: migrate: %w", classify(err))
@@ -115,17 +110,38 @@ func gormConfig(now func() time.Time) *gorm.Config {
 		// Every write is already in the transaction the service opened, or is one
 		// statement; GORM's implicit per-write transaction would only add round trips.
 		SkipDefaultTransaction: true,
-		// openMySQL turns prepared statements on; on SQLite they cost more
-		// than they save (see openMySQL).
+		// Statements are prepared by the pool GORM runs on (stmtPool), not by
+		// GORM, whose cache prepares a transaction's statements again in
+		// every transaction.
 		PrepareStmt: false,
 	}
 }
+
+// openGORM opens driverName's pool on dsn and GORM on it, through dialect
+// (given the pool), with statements prepared once per connection.
+func openGORM(driverName, dsn string, dialect func(gorm.ConnPool) gorm.Dialector, now func() time.Time) (*gorm.DB, error) {
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gorm.Open(dialect(newStmtPool(db)), gormConfig(now))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func sqliteDialect(pool gorm.ConnPool) gorm.Dialector { return sqlite.New(sqlite.Config{Conn: pool}) }
 
 // The parameters of SQLite connections. WAL is a property of the file, set
 // by a writer (the store's, or the migrations'); readers only wait for locks
 // and never write.
 const (
-	sqliteCommon = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	// Times are written as "2006-01-02 15:04:05.999999999-07:00", the form
+	// every earlier release wrote, so that stored times compare as text with
+	// the ones bound to queries.
+	sqliteCommon = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_time_format=sqlite&_texttotime=1&_inttotime=1"
 	sqliteWriter = sqliteCommon + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	sqliteReader = sqliteCommon + "&_pragma=query_only(1)"
 )
@@ -144,7 +160,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 	}
 	var writer, reader *gorm.DB
 	err := retryBusy(func() (err error) {
-		writer, err = gorm.Open(sqlite.Open(path+sqliteWriter), gormConfig(now))
+		writer, err = openGORM("sqlite", path+sqliteWriter, sqliteDialect, now)
 		return err
 	})
 	if err != nil {
@@ -160,7 +176,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
 	err = retryBusy(func() (err error) {
-		reader, err = gorm.Open(sqlite.Open(path+sqliteReader), gormConfig(now))
+		reader, err = openGORM("sqlite", path+sqliteReader, sqliteDialect, now)
 		return err
 	})
 	if err != nil {
@@ -263,14 +279,9 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConn
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
 	dsn = mcfg.FormatDSN()
-	// Statements prepared once per connection and reused: MariaDB then parses
-	// each once, and me ran about 30 % faster (A B, 32 clients, 2 cores). Not
-	// on SQLite: its driver compiles a prepared statement again on every
-	// call anyway, and database/sql's bookkeeping of statements across the
-	// read pool made me 25 % slower there.
-	cfg := gormConfig(now)
-	cfg.PrepareStmt = true
-	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), cfg)
+	db, err := openGORM("mysql", dsn, func(pool gorm.ConnPool) gorm.Dialector {
+		return gormmysql.New(gormmysql.Config{Conn: pool})
+	}, now)
 	if err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
@@ -300,9 +311,6 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 func (s *Store) Close() (err error) {
 	defer wrap(&err, "store.Close")
 	var errs []error
-	if s.hot != nil {
-		errs = append(errs, s.hot.close())
-	}
 	for _, g := range []*gorm.DB{s.db, s.read} {
 		if db, err := g.DB(); err == nil {
 			errs = append(errs, db.Close())

@@ -161,16 +161,16 @@ func (o *openTxs) track(conn gorm.ConnPool) *txState {
 	o.m.Store(conn, st)
 	// A statement the server cannot prepare runs on the transaction under
 	// GORM's prepared one (Queries.unprepared): the same transaction.
-	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
-		o.m.Store(ptx.Tx, st)
+	if tx, ok := conn.(*stmtTx); ok {
+		o.m.Store(tx.Tx, st)
 	}
 	return st
 }
 
 func (o *openTxs) forget(conn gorm.ConnPool) {
 	o.m.Delete(conn)
-	if ptx, ok := conn.(*gorm.PreparedStmtTX); ok {
-		o.m.Delete(ptx.Tx)
+	if tx, ok := conn.(*stmtTx); ok {
+		o.m.Delete(tx.Tx)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	_ "github.com/glebarez/go-sqlite" // the "sqlite" driver behind the store's SQLite
+	_ "modernc.org/sqlite" // the "sqlite" driver behind the store's SQLite
 
 	"github.com/authql/authql/internal/store"
 )
