@@ -60,9 +60,8 @@ const (
 type refreshResult struct {
 	outcome refreshOutcome
 	issued
-	// user is the session's user when the store read it with the session
-	// (MySQL): the access token's facts and the payload's user. nil: the
-	// payload reads it after the commit.
+	// user is the session's user, read with the session: the access token's
+	// facts and the payload's user.
 	user *models.User
 }
 

@@ -160,15 +160,9 @@ func (s *Service) signRefresh(c token.RefreshClaims, parent *string) (string, *m
 
 // payload answers a token pair of the session: the refresh token issued and a
 // new access token, whose email_verified and amr claims come from the user and
-// the session. u is the user when the operation has it loaded already.
+// the session, as the operation read them.
 func (s *Service) payload(ctx context.Context, i issued, u *models.User) (*Payload, error) {
 	sess := i.sess
-	if u == nil {
-		var err error
-		if u, err = s.store.UserByID(ctx, sess.UserID); err != nil {
-			return nil, s.fail(notFoundAs(err, ErrInvalidRefreshToken))
-		}
-	}
 	facts := token.Facts{EmailVerified: u.EmailVerified, AMR: strings.Fields(sess.AMR)}
 	access, exp, err := s.tokens.IssueAccess(sess.UserID, sess.ID, sess.ExpiresAt, facts)
 	if err != nil {

@@ -208,7 +208,13 @@ func (q *Queries) readRow(ctx context.Context, table, query string, arg any, des
 	if q.hot != nil {
 		return q.hot.row(ctx, table, query, arg, dest...)
 	}
-	rows, err := q.read.WithContext(ctx).Raw(query, arg).Rows()
+	return scanRow(q.read.WithContext(ctx).Raw(query, arg), dest...)
+}
+
+// scanRow runs the statement db holds and scans its first row into dest:
+// ErrNotFound when there is none.
+func scanRow(db *gorm.DB, dest ...any) error {
+	rows, err := db.Rows()
 	if err != nil {
 		return classify(err)
 	}
@@ -222,89 +228,67 @@ func (q *Queries) readRow(ctx context.Context, table, query string, arg any, des
 	return classify(rows.Scan(dest...))
 }
 
-// sessionTokenRow is a session joined with one of its refresh tokens, and
-// the session's user as access tokens claim it.
-type sessionTokenRow struct {
-	SID            string `gorm:"column:s_id"`
-	UserID         string
-	CurrentTokenID string
-	SExpiresAt     time.Time `gorm:"column:s_expires_at"`
-	RevokedAt      *time.Time
-	AMR            string `gorm:"column:amr"`
-	TID            string `gorm:"column:t_id"`
-	SessionID      string
-	ParentID       *string
-	Hash           string
-	IssuedAt       time.Time
-	TExpiresAt     time.Time `gorm:"column:t_expires_at"`
-	UsedAt         *time.Time
-	UEmail         *string    `gorm:"column:u_email"`
-	UEmailVerified *bool      `gorm:"column:u_email_verified"`
-	UMFAEnabled    *bool      `gorm:"column:u_mfa_enabled"`
-	UCreatedAt     *time.Time `gorm:"column:u_created_at"`
-}
+// sessionTokenSQL is SessionWithToken's statement, written out and scanned
+// field by field: GORM's Scan into a struct reflected over every column, in
+// the transaction every rotation of the session waits for. The user's
+// columns are scalar subqueries, not a join: a locking read locks the rows of
+// the tables it joins but not those its subqueries read (InnoDB), so every
+// refresh of a user does not queue behind the user's row, nor a password
+// change behind a refresh.
+const sessionTokenSQL = "SELECT sessions.id, sessions.user_id, sessions.current_token_id, sessions.expires_at, sessions.revoked_at, sessions.amr, " +
+	"refresh_tokens.id, refresh_tokens.session_id, refresh_tokens.parent_id, refresh_tokens.hash, refresh_tokens.issued_at, " +
+	"refresh_tokens.expires_at, refresh_tokens.used_at, " +
+	"(SELECT users.email FROM users WHERE users.id = sessions.user_id), " +
+	"(SELECT users.email_verified FROM users WHERE users.id = sessions.user_id), " +
+	"(SELECT users.mfa_enabled FROM users WHERE users.id = sessions.user_id), " +
+	"(SELECT users.created_at FROM users WHERE users.id = sessions.user_id) " +
+	"FROM sessions JOIN refresh_tokens ON refresh_tokens.id = ? WHERE sessions.id = ? LIMIT 1"
 
-// The user's columns are scalar subqueries, not a join: a locking read locks
-// the rows of the tables it joins but not those its subqueries read (InnoDB),
-// so every refresh of a user does not queue behind the user's row, nor a
-// password change behind a refresh.
-var sessionTokenColumns = []string{
-	"sessions.id AS s_id", "sessions.user_id", "sessions.current_token_id", "sessions.expires_at AS s_expires_at",
-	"sessions.revoked_at", "sessions.amr", "refresh_tokens.id AS t_id", "refresh_tokens.session_id",
-	"refresh_tokens.parent_id", "refresh_tokens.hash", "refresh_tokens.issued_at",
-	"refresh_tokens.expires_at AS t_expires_at", "refresh_tokens.used_at",
-}
-
-// sessionTokenUserColumns adds the user's, read on MySQL (see SessionWithToken).
-var sessionTokenUserColumns = slices.Concat(sessionTokenColumns, []string{
-	"(SELECT users.email FROM users WHERE users.id = sessions.user_id) AS u_email",
-	"(SELECT users.email_verified FROM users WHERE users.id = sessions.user_id) AS u_email_verified",
-	"(SELECT users.mfa_enabled FROM users WHERE users.id = sessions.user_id) AS u_mfa_enabled",
-	"(SELECT users.created_at FROM users WHERE users.id = sessions.user_id) AS u_created_at",
-})
-
-// SessionWithToken reads a session and one refresh token in one statement;
-// inside a MySQL transaction it locks both, so every rotation of one session
-// runs one after another. ErrNotFound when either is missing. The session
-// has what a rotation needs: id, user, current token, end, revocation and
-// amr.
-//
-// On MySQL the same statement reads the session's user (read, not locked),
-// as me serves it and access tokens claim it, without its password hash,
-// credentials version and update time: a refresh answers with it and costs
-// no round trip after the commit. On SQLite the user is nil: reading it here
-// would lengthen the one writer's transaction, which every write waits for,
-// while a read after the commit runs on the read pool beside it (measured:
-// refresh 0.54–0.57 of its ceiling with the user read here, 0.59–0.61
-// after the commit).
+// SessionWithToken reads a session, one refresh token and the session's
+// user in one statement; inside a MySQL transaction it locks the session and
+// the token (not the user), so every rotation of one session runs one after
+// another. ErrNotFound when any of them is missing. The session has what a
+// rotation needs: id, user, current token, end, revocation and amr. The user
+// is as me serves it and access tokens claim it, without its password hash,
+// credentials version and update time: a refresh answers with it and reads
+// nothing after the commit.
 func (q *Queries) SessionWithToken(ctx context.Context, sessionID, tokenID string) (_ *models.Session, _ *models.RefreshToken, _ *models.User, err error) {
 	defer wrap(&err, "store.SessionWithToken")
-	var r sessionTokenRow
-	cols := sessionTokenColumns
-	if q.mysql {
-		cols = sessionTokenUserColumns
+	query := sessionTokenSQL
+	if q.locking {
+		query += " FOR UPDATE"
 	}
-	res := q.forUpdate(ctx).Table("sessions").Select(cols).
-		Joins("JOIN refresh_tokens ON refresh_tokens.id = ?", tokenID).Where("sessions.id = ?", sessionID).Limit(1).Scan(&r)
-	if res.Error != nil {
-		return nil, nil, nil, classify(res.Error)
+	var (
+		sess     models.Session
+		tok      models.RefreshToken
+		email    *string
+		verified *bool
+		mfa      *bool
+		created  *time.Time
+	)
+	err = scanRow(q.db.WithContext(ctx).Raw(query, tokenID, sessionID),
+		&sess.ID, &sess.UserID, &sess.CurrentTokenID, &sess.ExpiresAt, &sess.RevokedAt, &sess.AMR,
+		&tok.ID, &tok.SessionID, &tok.ParentID, &tok.Hash, &tok.IssuedAt, &tok.ExpiresAt, &tok.UsedAt,
+		&email, &verified, &mfa, &created)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if res.RowsAffected == 0 {
+	if email == nil || verified == nil || mfa == nil || created == nil {
 		return nil, nil, nil, ErrNotFound
 	}
-	var u *models.User
-	if q.mysql {
-		if r.UEmail == nil || r.UEmailVerified == nil || r.UMFAEnabled == nil || r.UCreatedAt == nil {
-			return nil, nil, nil, ErrNotFound
-		}
-		u = &models.User{ID: r.UserID, Email: *r.UEmail, EmailVerified: *r.UEmailVerified, MFAEnabled: *r.UMFAEnabled, CreatedAt: *r.UCreatedAt}
-	}
-	return &models.Session{
-			ID: r.SID, UserID: r.UserID, CurrentTokenID: r.CurrentTokenID, ExpiresAt: r.SExpiresAt, RevokedAt: r.RevokedAt, AMR: r.AMR,
-		}, &models.RefreshToken{
-			ID: r.TID, SessionID: r.SessionID, ParentID: r.ParentID, Hash: r.Hash, IssuedAt: r.IssuedAt, ExpiresAt: r.TExpiresAt, UsedAt: r.UsedAt,
-		}, u, nil
+	u := &models.User{ID: sess.UserID, Email: *email, EmailVerified: *verified, MFAEnabled: *mfa, CreatedAt: *created}
+	return &sess, &tok, u, nil
 }
+
+// The statements of a rotation, written out: GORM's Create and Updates
+// reflect over the model and build the SQL on every call, inside the
+// transaction every rotation of a session (on SQLite, every write) waits for.
+const (
+	insertTokenSQL = "INSERT INTO refresh_tokens (id, session_id, parent_id, hash, issued_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	insertAuditSQL = "INSERT INTO audit_events (created_at, type, user_id, session_id, ip_address, user_agent, detail, count, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	markUsedSQL    = "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"
+	advanceSQL     = "UPDATE sessions SET current_token_id = ?, last_used_at = ? WHERE id = ?"
+)
 
 // rotateSQL is RotateToken's one round trip on MySQL (the connection runs
 // multiple statements, see openMySQL): the successor and the audit row are
@@ -313,8 +297,7 @@ func (q *Queries) SessionWithToken(ctx context.Context, sessionID, tokenID strin
 // the driver reports, and it is the arbiter: when it changes nothing the
 // caller's transaction rolls the inserts back. A failure of any statement
 // ends the batch there and fails the whole Exec.
-const rotateSQL = "INSERT INTO refresh_tokens (id, session_id, parent_id, hash, issued_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?);\n" +
-	"INSERT INTO audit_events (created_at, type, user_id, session_id, ip_address, user_agent, detail, count, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);\n" +
+const rotateSQL = insertTokenSQL + ";\n" + insertAuditSQL + ";\n" +
 	"UPDATE refresh_tokens t JOIN sessions s ON s.id = t.session_id " +
 	"SET t.used_at = ?, s.current_token_id = ?, s.last_used_at = ? WHERE t.id = ? AND t.used_at IS NULL AND s.id = ?"
 
@@ -323,30 +306,43 @@ const rotateSQL = "INSERT INTO refresh_tokens (id, session_id, parent_id, hash, 
 // false when usedID was already used: the conditional update is the arbiter
 // on both engines, and the caller must then roll its transaction back (on
 // MySQL the inserts have run). On MySQL all of it is one round trip; SQLite,
-// in process, where a statement costs no round trip, runs four.
+// in process, where a statement costs no round trip, runs four prepared
+// ones.
 func (q *Queries) RotateToken(ctx context.Context, usedID string, next *models.RefreshToken, now time.Time, audit *models.AuditEvent) (_ bool, err error) {
 	defer wrap(&err, "store.RotateToken")
-	if !q.mysql {
-		ok, err := q.MarkTokenUsed(ctx, usedID, now)
-		if err != nil || !ok {
-			return ok, err
-		}
-		if err := q.InsertRefreshToken(ctx, next, now); err != nil {
-			return false, err
-		}
-		return true, q.InsertAuditEvent(ctx, audit)
-	}
 	if audit.CreatedAt.IsZero() {
 		audit.CreatedAt = now
 	}
-	res := q.unprepared(ctx).Exec(rotateSQL,
-		next.ID, next.SessionID, next.ParentID, next.Hash, next.IssuedAt, next.ExpiresAt, next.UsedAt,
-		audit.CreatedAt, audit.Type, audit.UserID, audit.SessionID, audit.IPAddress, audit.UserAgent, audit.Detail, audit.Count, audit.DedupeKey,
-		now, next.ID, now, usedID, next.SessionID)
-	if err := classify(res.Error); err != nil {
+	if audit.Count == 0 {
+		audit.Count = 1
+	}
+	token := []any{next.ID, next.SessionID, next.ParentID, next.Hash, next.IssuedAt, next.ExpiresAt, next.UsedAt}
+	event := []any{audit.CreatedAt, audit.Type, audit.UserID, audit.SessionID, audit.IPAddress, audit.UserAgent, audit.Detail, audit.Count, audit.DedupeKey}
+	if q.mysql {
+		res := q.unprepared(ctx).Exec(rotateSQL, slices.Concat(token, event, []any{now, next.ID, now, usedID, next.SessionID})...)
+		if err := classify(res.Error); err != nil {
+			return false, err
+		}
+		return res.RowsAffected == 2, nil
+	}
+	db := q.db.WithContext(ctx)
+	res := db.Exec(markUsedSQL, now, usedID)
+	if err := classify(res.Error); err != nil || res.RowsAffected != 1 {
 		return false, err
 	}
-	return res.RowsAffected == 2, nil
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{insertTokenSQL, token},
+		{advanceSQL, []any{next.ID, now, next.SessionID}},
+		{insertAuditSQL, event},
+	} {
+		if err := classify(db.Exec(st.sql, st.args...).Error); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // RefreshTokenByID reads a refresh token row (locked inside a MySQL transaction).
@@ -355,25 +351,6 @@ func (q *Queries) RefreshTokenByID(ctx context.Context, id string) (_ *models.Re
 	var t models.RefreshToken
 	err = q.forUpdate(ctx).Where("id = ?", id).Take(&t).Error
 	return &t, classify(err)
-}
-
-// MarkTokenUsed consumes a refresh token. It reports false when the token was
-// already used: the conditional update is the arbiter on both engines.
-func (q *Queries) MarkTokenUsed(ctx context.Context, id string, at time.Time) (_ bool, err error) {
-	defer wrap(&err, "store.MarkTokenUsed")
-	res := q.db.WithContext(ctx).Model(&models.RefreshToken{}).Where("id = ? AND used_at IS NULL", id).Update("used_at", at)
-	return res.RowsAffected == 1, classify(res.Error)
-}
-
-// InsertRefreshToken stores a new refresh token and makes it the session's
-// current one.
-func (q *Queries) InsertRefreshToken(ctx context.Context, t *models.RefreshToken, lastUsed time.Time) (err error) {
-	defer wrap(&err, "store.InsertRefreshToken")
-	if err := q.db.WithContext(ctx).Create(t).Error; err != nil {
-		return classify(err)
-	}
-	return classify(q.db.WithContext(ctx).Model(&models.Session{}).Where("id = ?", t.SessionID).
-		Updates(map[string]any{"current_token_id": t.ID, "last_used_at": lastUsed}).Error)
 }
 
 // RevokeSession revokes a live session of a user and reports whether it did;
