@@ -19,15 +19,12 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	if err != nil {
 		return nil, ErrUnauthenticated
 	}
-	st, err := s.store.SessionUser(ctx, claims.SessionID)
+	u, err := s.store.LiveSessionUser(ctx, claims.SessionID, claims.Subject, s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnauthenticated
 	}
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	if st.RevokedAt != nil || st.User.ID != claims.Subject || !s.now().Before(st.ExpiresAt) {
-		return nil, ErrUnauthenticated
-	}
-	return &Principal{UserID: claims.Subject, SessionID: claims.SessionID, User: &st.User}, nil
+	return &Principal{UserID: claims.Subject, SessionID: claims.SessionID, User: u}, nil
 }

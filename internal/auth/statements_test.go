@@ -63,7 +63,7 @@ func TestHotPathStatements(t *testing.T) {
 			}
 		})
 		// One statement, the session joined with its user, on both (see
-		// store.SessionUser).
+		// store.LiveSessionUser).
 		if wantMe := 1; len(me) != wantMe {
 			t.Errorf("me ran %d statements, want %d: %s", len(me), wantMe, describe(me))
 		}

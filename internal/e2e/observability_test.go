@@ -273,7 +273,7 @@ func TestTracingMe(t *testing.T) {
 			}
 		}
 	}
-	// One statement reads the session with its user (store.SessionUser).
+	// One statement reads the session with its user (store.LiveSessionUser).
 	if len(names) != 1 || names[0] != "db.query sessions" {
 		t.Fatalf("statement spans %q, want the one read of the session", names)
 	}

@@ -65,7 +65,7 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		}
 		se := sess[len(sess)/2]
 		// me
-		if _, err := s.SessionUser(ctx, se.ID); err != nil {
+		if _, err := s.LiveSessionUser(ctx, se.ID, se.UserID, now); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.UserByID(ctx, se.UserID); err != nil {

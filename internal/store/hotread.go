@@ -31,9 +31,9 @@ type hotReads struct {
 	record func(query string, args []any)
 }
 
-// row runs query with one argument and scans its first row into dest:
-// ErrNotFound when there is none.
-func (h *hotReads) row(ctx context.Context, table, query string, arg any, dest ...any) (err error) {
+// row runs query with args and scans its first row into dest: ErrNotFound
+// when there is none.
+func (h *hotReads) row(ctx context.Context, table, query string, args []any, dest ...any) (err error) {
 	if h.hook != nil {
 		if err := h.hook(ctx, Statement{Table: table, Kind: "select"}); err != nil {
 			return classify(err)
@@ -50,12 +50,12 @@ func (h *hotReads) row(ctx context.Context, table, query string, arg any, dest .
 			}
 		}()
 	}
-	rows, err := h.pool.QueryContext(ctx, query, arg)
+	rows, err := h.pool.QueryContext(ctx, query, args...)
 	if err != nil {
 		return classify(err)
 	}
 	if h.record != nil {
-		h.record(query, []any{arg})
+		h.record(query, args)
 	}
 	defer rows.Close()
 	if !rows.Next() {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"slices"
 	"time"
@@ -157,58 +156,44 @@ func (q *Queries) SessionStateByID(ctx context.Context, id string) (_ *SessionSt
 	return &st, nil
 }
 
-// LiveUser is what the @auth check reads of a session with its user.
-type LiveUser struct {
-	ExpiresAt time.Time
-	RevokedAt *time.Time
-	// User is the session's user as me serves it and access tokens claim it:
-	// without its password hash, credentials version and update time.
-	User models.User
-}
+// liveSessionUserSQL is LiveSessionUser's one statement, written out.
+const liveSessionUserSQL = "SELECT users.email, users.email_verified, users.mfa_enabled, users.created_at " +
+	"FROM sessions JOIN users ON users.id = sessions.user_id " +
+	"WHERE sessions.id = ? AND sessions.user_id = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ? LIMIT 1"
 
-// sessionUserSQL is SessionUser's one statement, written out.
-const sessionUserSQL = "SELECT sessions.expires_at, sessions.revoked_at, users.id, users.email, users.email_verified, users.mfa_enabled, users.created_at " +
-	"FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? LIMIT 1"
-
-// SessionUser reads the liveness of a session and its user from the read
-// pool: what the @auth check needs to refuse a revoked session, and what me
-// answers. It is one statement (two primary-key lookups joined): one round
-// trip on MySQL, one statement compiled instead of two on SQLite. (Round 1
-// found the join slower on SQLite, the driver's allocator mapping memory on
-// every call; with modernc libc v1.80 it no longer does, and me ran as fast
-// or faster joined, with 19 allocations fewer: BENCHMARKS.md, round 3.)
+// LiveSessionUser reads, from the read pool, the user of a session that is
+// the user's, not revoked and not expired at now: ErrNotFound otherwise. It
+// is the @auth check, made on every authenticated request, and what me
+// answers. The user is as me serves it and access tokens claim it, without
+// its password hash, credentials version and update time.
 //
-// The statement is written out and its one row scanned field by field,
-// outside GORM (readRow): its clause building, callbacks, reflection over the
-// model and the SQL text it renders for its logger even when that discards
-// it were about half of me's allocations.
-func (q *Queries) SessionUser(ctx context.Context, sessionID string) (_ *LiveUser, err error) {
-	defer wrap(&err, "store.SessionUser")
-	var (
-		lu      LiveUser
-		revoked sql.NullTime
-		u       = &lu.User
-	)
-	err = q.readRow(ctx, "sessions", sessionUserSQL, sessionID,
-		&lu.ExpiresAt, &revoked, &u.ID, &u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
+// It is one statement (two primary-key lookups joined): one round trip on
+// MySQL, one compiled statement on SQLite. The session's liveness is the
+// statement's condition rather than columns to compare afterwards: fewer
+// columns to convert (a time column costs the SQLite driver a failed parse
+// and several allocations). The statement is written out and its row
+// scanned field by field, outside GORM (readRow): GORM's clause building,
+// callbacks and reflection were about half of me's allocations.
+func (q *Queries) LiveSessionUser(ctx context.Context, sessionID, userID string, now time.Time) (_ *models.User, err error) {
+	defer wrap(&err, "store.LiveSessionUser")
+	u := models.User{ID: userID}
+	err = q.readRow(ctx, "sessions", liveSessionUserSQL, []any{sessionID, userID, now},
+		&u.Email, &u.EmailVerified, &u.MFAEnabled, &u.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
-	if revoked.Valid {
-		lu.RevokedAt = &revoked.Time
-	}
-	return &lu, nil
+	return &u, nil
 }
 
-// readRow runs one written-out statement of one argument on the read pool
-// and scans its first row into dest: ErrNotFound when there is none. The
-// Store's own Queries run it on database/sql (hotReads); a transaction's, on
-// GORM's row callbacks. Failure hooks and statement spans see it either way.
-func (q *Queries) readRow(ctx context.Context, table, query string, arg any, dest ...any) error {
+// readRow runs one written-out statement on the read pool and scans its
+// first row into dest: ErrNotFound when there is none. The Store's own
+// Queries run it on database/sql (hotReads); a transaction's, on GORM's row
+// callbacks. Failure hooks and statement spans see it either way.
+func (q *Queries) readRow(ctx context.Context, table, query string, args []any, dest ...any) error {
 	if q.hot != nil {
-		return q.hot.row(ctx, table, query, arg, dest...)
+		return q.hot.row(ctx, table, query, args, dest...)
 	}
-	return scanRow(q.read.WithContext(ctx).Raw(query, arg), dest...)
+	return scanRow(q.read.WithContext(ctx).Raw(query, args...), dest...)
 }
 
 // scanRow runs the statement db holds and scans its first row into dest:
