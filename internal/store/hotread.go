@@ -22,13 +22,26 @@ type StatementTracer interface {
 // Only the Store's own Queries have one: inside a transaction reads go
 // through GORM and its transaction.
 type hotReads struct {
-	pool   *stmtPool // the read pool, whose statements are prepared once
-	system string    // "sqlite" or "mysql", for spans
+	pool *stmtPool // the read pool, whose statements are prepared once
+	// queue admits as many reads at once as the pool has connections, first
+	// come first served. Past it, database/sql would hand a freed connection
+	// to a random waiter, not the longest waiting: with 32 clients on
+	// SQLite's four read connections, me's p99 was five times its p50.
+	queue  chan struct{}
+	system string // "sqlite" or "mysql", for spans
 	hook   FailureHook
 	tracer StatementTracer
 	// record sees each statement with its argument once it ran (tests:
 	// RecordSQL, as GORM's callbacks show them the others).
 	record func(query string, args []any)
+}
+
+func newHotReads(pool *stmtPool, system string, hook FailureHook) *hotReads {
+	h := &hotReads{pool: pool, system: system, hook: hook}
+	if n := pool.db.Stats().MaxOpenConnections; n > 0 {
+		h.queue = make(chan struct{}, n)
+	}
+	return h
 }
 
 // row runs query with args and scans its first row into dest: ErrNotFound
@@ -38,6 +51,14 @@ func (h *hotReads) row(ctx context.Context, table, query string, args []any, des
 		if err := h.hook(ctx, Statement{Table: table, Kind: "select"}); err != nil {
 			return classify(err)
 		}
+	}
+	if h.queue != nil {
+		select {
+		case h.queue <- struct{}{}:
+		case <-ctx.Done():
+			return classify(ctx.Err())
+		}
+		defer func() { <-h.queue }()
 	}
 	var n int64
 	if h.tracer != nil {

@@ -93,7 +93,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (_ *Store, err err
 		s.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s.hot = &hotReads{pool: s.read.ConnPool.(*stmtPool), system: s.dialect, hook: o.failure}
+	s.hot = newHotReads(s.read.ConnPool.(*stmtPool), s.dialect, o.failure)
 	if err := s.migrate(ctx, rawURL, o); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: migrate: %w", classify(err))

@@ -113,6 +113,8 @@ type Service struct {
 	logout   *jwt.Parser
 	// The key functions, made once: a method value made per parse allocates.
 	accessKey, refreshKey jwt.Keyfunc
+	// verified are the access tokens that verified already.
+	verified verified
 }
 
 // New validates cfg and returns a Service.
@@ -220,6 +222,14 @@ func (s *Service) IssueAccess(userID, sessionID string, notAfter time.Time, fact
 // iss, aud and exp (no leeway). iat is not checked: a clock a second behind
 // another instance's must not refuse that instance's fresh tokens.
 func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
+	if c, ok := s.verified.get(raw); ok {
+		// As the parser checks exp: valid strictly before it, no leeway.
+		if !s.now().Before(c.ExpiresAt) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, jwt.ErrTokenExpired)
+		}
+		claims := *c
+		return &claims, nil
+	}
 	if err := jwtstrict.Check(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -231,11 +241,16 @@ func (s *Service) VerifyAccess(raw string) (*AccessClaims, error) {
 	if c.Subject == "" || c.SessionID == "" {
 		return nil, fmt.Errorf("%w: missing sub or sid", ErrInvalid)
 	}
-	return &AccessClaims{
+	claims := &AccessClaims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, SessionID: c.SessionID, ID: c.ID,
 		IssuedAt: timeOf(c.IssuedAt), ExpiresAt: timeOf(c.ExpiresAt),
 		EmailVerified: c.EmailVerified, AMR: c.AMR,
-	}, nil
+	}
+	if c.NotBefore == nil {
+		remembered := *claims
+		s.verified.put(raw, &remembered)
+	}
+	return claims, nil
 }
 
 // Errors of the key functions, made once.

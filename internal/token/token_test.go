@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -347,21 +348,103 @@ func TestVerifyAccessExpiryBoundary(t *testing.T) {
 		{"a day after exp", exp.Add(24 * time.Hour), false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s, c := hsService(t)
-			raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
-			if err != nil {
-				t.Fatal(err)
+		// remembered: the token verified once at issue, so this check finds
+		// it among the verified tokens and must still apply its expiry.
+		for _, remembered := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/remembered=%v", tc.name, remembered), func(t *testing.T) {
+				s, c := hsService(t)
+				raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if remembered {
+					if _, err := s.VerifyAccess(raw); err != nil {
+						t.Fatalf("at issue: %v", err)
+					}
+				}
+				c.now = tc.at
+				_, err = s.VerifyAccess(raw)
+				if tc.ok && err != nil {
+					t.Errorf("VerifyAccess at exp%+v: %v; want accepted", tc.at.Sub(exp), err)
+				}
+				if !tc.ok && (err == nil || !errors.Is(err, token.ErrInvalid)) {
+					t.Errorf("VerifyAccess at exp%+v: %v; want refused with ErrInvalid", tc.at.Sub(exp), err)
+				}
+			})
+		}
+	}
+}
+
+// TestVerifyAccessRemembered: a token verified before answers the same
+// claims again, each call its own copy; a token that differs from it in any
+// byte is verified afresh (and refused when forged); many goroutines verifying
+// many tokens at once agree with the parser.
+func TestVerifyAccessRemembered(t *testing.T) {
+	s, c := hsService(t)
+	raw, _, err := s.IssueAccess(userID, sessID, farFuture, token.Facts{EmailVerified: true, AMR: []string{"pwd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.VerifyAccess(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.VerifyAccess(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == again {
+		t.Error("the same *AccessClaims twice: a caller's change would reach the next caller")
+	}
+	if again.Subject != userID || again.SessionID != sessID || !again.EmailVerified || !again.ExpiresAt.Equal(t0.Add(ttl)) {
+		t.Errorf("remembered claims %+v differ from the token's", again)
+	}
+	for i := range len(raw) {
+		for _, b := range []byte{'A', '_', '.'} {
+			if raw[i] == b {
+				continue
 			}
-			c.now = tc.at
-			_, err = s.VerifyAccess(raw)
-			if tc.ok && err != nil {
-				t.Errorf("VerifyAccess at exp%+v: %v; want accepted", tc.at.Sub(exp), err)
+			forged := raw[:i] + string(b) + raw[i+1:]
+			if claims, err := s.VerifyAccess(forged); err == nil {
+				t.Fatalf("byte %d changed to %q: accepted %+v", i, b, claims)
 			}
-			if !tc.ok && err == nil {
-				t.Errorf("VerifyAccess at exp%+v accepted; want refused", tc.at.Sub(exp))
+		}
+	}
+	for _, extra := range []string{"=", " ", "\n", "."} {
+		if _, err := s.VerifyAccess(raw + extra); err == nil {
+			t.Fatalf("the token with %q appended was accepted", extra)
+		}
+	}
+
+	// Concurrent: more tokens than the cache keeps, each verified by several
+	// goroutines, some after expiry.
+	tokens := make([]string, 3*token.VerifiedGeneration)
+	for i := range tokens {
+		if tokens[i], _, err = s.IssueAccess(fmt.Sprint("user-", i), sessID, farFuture, token.Facts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < len(tokens); i += 2 {
+				claims, err := s.VerifyAccess(tokens[i])
+				if err != nil || claims.Subject != fmt.Sprint("user-", i) {
+					t.Errorf("token %d: %+v, %v", i, claims, err)
+					return
+				}
 			}
 		})
+	}
+	wg.Wait()
+	if n := token.Remembered(s); n > 2*token.VerifiedGeneration {
+		t.Errorf("%d tokens remembered, want at most %d", n, 2*token.VerifiedGeneration)
+	}
+	c.now = t0.Add(ttl)
+	for _, raw := range []string{raw, tokens[0], tokens[len(tokens)-1]} {
+		if _, err := s.VerifyAccess(raw); err == nil {
+			t.Error("an expired token was accepted from the cache")
+		}
 	}
 }
 
