@@ -33,9 +33,8 @@ import (
 // connections per core, on MySQL the same DSN parameters and pool size. The
 // tables must exist (authql created them).
 func Open(url string) (*gorm.DB, error) {
-	// Prepared statements where authql prepares them: on MySQL only (on
-	// SQLite they are slower with this driver).
-	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true}
+	// Prepared statements, as authql prepares its statements on both.
+	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true, PrepareStmt: true}
 	var (
 		db  *gorm.DB
 		err error
@@ -44,11 +43,10 @@ func Open(url string) (*gorm.DB, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
-		db, err = gorm.Open(sqlite.Open(path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)"), cfg)
+		db, err = gorm.Open(sqlite.Open(path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_time_format=sqlite"), cfg)
 		n = 2 * runtime.GOMAXPROCS(0)
 	case strings.HasPrefix(url, "mysql://"):
 		var dsn string
-		cfg.PrepareStmt = true
 		if dsn, err = store.MySQLDSN(url); err == nil {
 			db, err = gorm.Open(gormmysql.New(gormmysql.Config{DSN: dsn}), cfg)
 		}
@@ -76,7 +74,7 @@ func OpenSQL(url string) (*sql.DB, string, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite://"):
 		path := strings.TrimPrefix(url, "sqlite://")
-		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite")
 		if err != nil {
 			return nil, "", err
 		}
