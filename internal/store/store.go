@@ -60,6 +60,9 @@ type Store struct {
 	writer chan struct{}
 	// schema is what the migrations found and did at Open.
 	schema Schema
+	// checkpoints, on SQLite, copies the log into the database file in the
+	// background (checkpointer).
+	checkpoints *checkpointer
 }
 
 // Open connects to the database named by a URL (sqlite://PATH or
@@ -142,7 +145,8 @@ const (
 	// every earlier release wrote, so that stored times compare as text with
 	// the ones bound to queries.
 	sqliteCommon = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_time_format=sqlite&_texttotime=1&_inttotime=1"
-	sqliteWriter = sqliteCommon + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	sqliteWriter = sqliteCommon + "&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate" +
+		"&_pragma=wal_autocheckpoint(20000)" // about 80 MB of log: a safety net, see checkpointer
 	sqliteReader = sqliteCommon + "&_pragma=query_only(1)"
 )
 
@@ -187,7 +191,13 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 	n := 2 * runtime.GOMAXPROCS(0)
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite", writer: make(chan struct{}, 1)}, nil
+	cp, err := startCheckpointer(path, sqliteCheckpointEvery)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite", writer: make(chan struct{}, 1), checkpoints: cp}, nil
 }
 
 // retryBusy retries op while SQLite reports the database locked. Opening runs
@@ -311,6 +321,9 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 func (s *Store) Close() (err error) {
 	defer wrap(&err, "store.Close")
 	var errs []error
+	if s.checkpoints != nil {
+		errs = append(errs, s.checkpoints.close())
+	}
 	for _, g := range []*gorm.DB{s.db, s.read} {
 		if db, err := g.DB(); err == nil {
 			errs = append(errs, db.Close())
