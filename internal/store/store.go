@@ -54,10 +54,9 @@ type Store struct {
 	dialect string
 	txs     openTxs
 	now     func() time.Time
-	// writer, on SQLite, is a FIFO queue for the one writer connection: a
-	// transaction holds it from before it begins until it ends (channel send
-	// waiters are served in order).
-	writer chan struct{}
+	// writer, on SQLite, runs the transactions on the one writer
+	// connection, in the order they arrive.
+	writer *writer
 	// schema is what the migrations found and did at Open.
 	schema Schema
 	// checkpoints, on SQLite, copies the log into the database file in the
@@ -197,7 +196,7 @@ func openSQLite(path string, now func() time.Time) (*Store, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite", writer: make(chan struct{}, 1), checkpoints: cp}, nil
+	return &Store{Queries: Queries{db: writer, read: reader}, dialect: "sqlite", writer: newWriter(), checkpoints: cp}, nil
 }
 
 // retryBusy retries op while SQLite reports the database locked. Opening runs
@@ -321,6 +320,9 @@ func (s *Store) Ping(ctx context.Context) (err error) {
 func (s *Store) Close() (err error) {
 	defer wrap(&err, "store.Close")
 	var errs []error
+	if s.writer != nil {
+		s.writer.close()
+	}
 	if s.checkpoints != nil {
 		errs = append(errs, s.checkpoints.close())
 	}

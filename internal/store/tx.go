@@ -78,30 +78,34 @@ func retrying(ctx context.Context, op func() error) error {
 }
 
 func runTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error)) (T, error) {
-	var v T
-	if s.writer != nil {
-		// SQLite's one writer connection, handed to transactions in the order
-		// they asked: database/sql gives a freed connection to any waiter,
-		// and the unlucky ones waited many times the median.
-		select {
-		case s.writer <- struct{}{}:
-		case <-ctx.Done():
-			return v, ctx.Err()
-		}
-		defer func() { <-s.writer }()
+	var (
+		v   T
+		err error
+	)
+	run := func() {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			st := s.txs.track(tx.Statement.ConnPool)
+			defer s.txs.forget(tx.Statement.ConnPool)
+			var err error
+			v, err = fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql", mysql: s.dialect == "mysql"})
+			// A failed statement outranks whatever fn made of it: it is the cause,
+			// and the only error that tells whether to retry.
+			if failed := st.failed(); failed != nil {
+				return failed
+			}
+			return err
+		})
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st := s.txs.track(tx.Statement.ConnPool)
-		defer s.txs.forget(tx.Statement.ConnPool)
-		var err error
-		v, err = fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql", mysql: s.dialect == "mysql"})
-		// A failed statement outranks whatever fn made of it: it is the cause,
-		// and the only error that tells whether to retry.
-		if failed := st.failed(); failed != nil {
-			return failed
-		}
-		return err
-	})
+	if s.writer == nil {
+		run()
+		return v, err
+	}
+	// SQLite: the writer's goroutine runs it, in the order transactions
+	// arrived (writer).
+	if werr := s.writer.do(ctx, run); werr != nil {
+		var zero T
+		return zero, werr
+	}
 	return v, err
 }
 
