@@ -25,8 +25,9 @@ type hotReads struct {
 	pool *stmtPool // the read pool, whose statements are prepared once
 	// queue admits as many reads at once as the pool has connections, first
 	// come first served. Past it, database/sql would hand a freed connection
-	// to a random waiter, not the longest waiting: with 32 clients on
-	// SQLite's four read connections, me's p99 was five times its p50.
+	// to a random waiter, not the longest waiting one, and a request could
+	// lose that draw many times while 32 clients share SQLite's four read
+	// connections.
 	queue  chan struct{}
 	system string // "sqlite" or "mysql", for spans
 	hook   FailureHook

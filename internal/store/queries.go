@@ -229,6 +229,9 @@ const sessionTokenSQL = "SELECT sessions.id, sessions.user_id, sessions.current_
 	"(SELECT users.created_at FROM users WHERE users.id = sessions.user_id) " +
 	"FROM sessions JOIN refresh_tokens ON refresh_tokens.id = ? WHERE sessions.id = ? LIMIT 1"
 
+// sessionTokenLockingSQL is sessionTokenSQL locking the session and token.
+const sessionTokenLockingSQL = sessionTokenSQL + " FOR UPDATE"
+
 // SessionWithToken reads a session, one refresh token and the session's
 // user in one statement; inside a MySQL transaction it locks the session and
 // the token (not the user), so every rotation of one session runs one after
@@ -241,7 +244,7 @@ func (q *Queries) SessionWithToken(ctx context.Context, sessionID, tokenID strin
 	defer wrap(&err, "store.SessionWithToken")
 	query := sessionTokenSQL
 	if q.locking {
-		query += " FOR UPDATE"
+		query = sessionTokenLockingSQL
 	}
 	var (
 		sess     models.Session

@@ -26,7 +26,7 @@ import (
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-	gosqlite "modernc.org/sqlite"
+	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -214,7 +214,7 @@ func retryBusy(op func() error) error {
 // isBusy reports SQLite's "database is locked": SQLITE_BUSY, or SQLITE_LOCKED
 // (a conflict within the process), extended codes included.
 func isBusy(err error) bool {
-	var se *gosqlite.Error
+	var se *sqlitedriver.Error
 	if !errors.As(err, &se) {
 		return false
 	}

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	gosqlite "modernc.org/sqlite"
+	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -260,7 +260,7 @@ func (l *Locker) contended(err error) bool {
 	if errors.As(err, &me) {
 		return me.Number == 1062 || me.Number == 1213 || me.Number == 1205
 	}
-	var se *gosqlite.Error
+	var se *sqlitedriver.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
