@@ -47,6 +47,9 @@ func (s *Service) DeleteAccount(ctx context.Context, c Client, p Principal, pw s
 		if v != u.CredentialsVersion {
 			return ErrInvalidCredentials
 		}
+		if _, err := s.lockLiveSession(ctx, q, p); err != nil {
+			return err
+		}
 		if _, err := q.DeleteQueuedMail(ctx, u.Email); err != nil {
 			return err
 		}

@@ -115,6 +115,9 @@ func (s *Service) EnrollTOTP(ctx context.Context, c Client, p Principal) (*TOTPE
 		if err != nil {
 			return notFoundAs(err, ErrUnauthenticated)
 		}
+		if _, err := s.lockLiveSession(ctx, q, p); err != nil {
+			return err
+		}
 		if on {
 			return ErrMFAEnabled
 		}
@@ -147,6 +150,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, c Client, p Principal, code s
 		_, on, err := q.LockMFAState(ctx, p.UserID)
 		if err != nil {
 			return notFoundAs(err, ErrUnauthenticated)
+		}
+		if _, err := s.lockLiveSession(ctx, q, p); err != nil {
+			return err
 		}
 		f, err := q.TOTPFactorByUser(ctx, p.UserID)
 		switch {
@@ -192,6 +198,9 @@ func (s *Service) DisableTOTP(ctx context.Context, c Client, p Principal, code s
 		_, on, err := q.LockMFAState(ctx, p.UserID)
 		if err != nil {
 			return notFoundAs(err, ErrUnauthenticated)
+		}
+		if _, err := s.lockLiveSession(ctx, q, p); err != nil {
+			return err
 		}
 		f, err := q.TOTPFactorByUser(ctx, p.UserID)
 		switch {

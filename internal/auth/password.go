@@ -48,14 +48,11 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, p Principal, cur
 		if _, err := q.LockCredentials(ctx, u.ID); err != nil {
 			return outcome{}, notFoundAs(err, ErrUnauthenticated)
 		}
-		sess, err := q.SessionByID(ctx, p.SessionID)
+		sess, err := s.lockLiveSession(ctx, q, p)
 		if err != nil {
-			return outcome{}, notFoundAs(err, ErrUnauthenticated)
+			return outcome{}, err
 		}
 		now := s.now()
-		if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
-			return outcome{}, ErrUnauthenticated
-		}
 		// Only if the password verified above is still the current one: of two
 		// racing changes, the second is refused instead of silently winning.
 		changed, err := q.ChangePassword(ctx, u.ID, u.CredentialsVersion, hash, now)

@@ -6,7 +6,25 @@ import (
 	"time"
 
 	"github.com/authql/authql/internal/store"
+	"github.com/authql/authql/models"
 )
+
+// lockLiveSession locks the caller's session inside q's transaction and
+// refuses it if it was revoked or has expired since the @auth check let the
+// request in. An operation that races with a logout, a logoutAll, a
+// revokeSession or a password change elsewhere then either sees the
+// revocation or commits before it: never after it. Call it after locking the
+// user's row, the order every transaction takes (see makeRoom).
+func (s *Service) lockLiveSession(ctx context.Context, q *store.Queries, p Principal) (*models.Session, error) {
+	sess, err := q.SessionByID(ctx, p.SessionID)
+	if err != nil {
+		return nil, notFoundAs(err, ErrUnauthenticated)
+	}
+	if sess.UserID != p.UserID || sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
+		return nil, ErrUnauthenticated
+	}
+	return sess, nil
+}
 
 // Logout revokes the session of a genuine refresh token. A token of a session
 // already revoked, expired or pruned logs out all the same: logout is idempotent.
