@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,27 +41,32 @@ type stmtPool struct {
 func newStmtPool(db *sql.DB) *stmtPool { return &stmtPool{db: db} }
 
 // stmt is query's statement prepared on the pool, preparing it now if it is
-// new: nil when it is to run unprepared, because the cache is full or it
-// could not be prepared now (running it says why, if it fails).
-func (p *stmtPool) stmt(ctx context.Context, query string) *sql.Stmt {
+// new. It is nil, with no error, when query is to run unprepared: the cache
+// is full, or the server refused to prepare it (running it answers why, if it
+// fails). An error means the database could not be reached or the caller gave
+// up: running the query unprepared would only try, and wait, again.
+func (p *stmtPool) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := p.stmts.Load(query); ok {
-		return s.(*sql.Stmt)
+		return s.(*sql.Stmt), nil
 	}
 	if p.n.Load() >= maxPreparedStatements {
-		return nil
+		return nil, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s, ok := p.stmts.Load(query); ok {
-		return s.(*sql.Stmt)
+		return s.(*sql.Stmt), nil
 	}
 	s, err := p.db.PrepareContext(ctx, query)
 	if err != nil {
-		return nil
+		if c := classify(err); errors.Is(c, ErrUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, nil
 	}
 	p.stmts.Store(query, s)
 	p.n.Add(1)
-	return s
+	return s, nil
 }
 
 func (p *stmtPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -68,21 +74,32 @@ func (p *stmtPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt,
 }
 
 func (p *stmtPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s := p.stmt(ctx, query); s != nil {
+	s, err := p.stmt(ctx, query)
+	switch {
+	case err != nil:
+		return nil, err
+	case s != nil:
 		return s.ExecContext(ctx, args...)
 	}
 	return p.db.ExecContext(ctx, query, args...)
 }
 
 func (p *stmtPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if s := p.stmt(ctx, query); s != nil {
+	s, err := p.stmt(ctx, query)
+	switch {
+	case err != nil:
+		return nil, err
+	case s != nil:
 		return s.QueryContext(ctx, args...)
 	}
 	return p.db.QueryContext(ctx, query, args...)
 }
 
+// QueryRowContext cannot return stmt's error itself (a *sql.Row carries only
+// the errors database/sql makes), so a query whose preparation failed runs
+// unprepared and fails there.
 func (p *stmtPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if s := p.stmt(ctx, query); s != nil {
+	if s, err := p.stmt(ctx, query); s != nil && err == nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return p.db.QueryRowContext(ctx, query, args...)
@@ -147,7 +164,7 @@ func (t *stmtTx) prepareFresh() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, q := range t.fresh {
-		t.pool.stmt(ctx, q)
+		_, _ = t.pool.stmt(ctx, q) // unprepared until a later transaction's end, if it fails
 	}
 	t.fresh = nil
 }
