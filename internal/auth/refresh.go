@@ -84,7 +84,7 @@ func (s *Service) refreshTx(ctx context.Context, q *store.Queries, c Client, cla
 		return refreshResult{}, notFoundAs(err, ErrInvalidRefreshToken)
 	}
 	now := s.now()
-	if sess.UserID != claims.Subject || sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+	if !liveFor(sess, claims.Subject, now) {
 		return refreshResult{}, ErrInvalidRefreshToken
 	}
 	if presented.SessionID != sess.ID || subtle.ConstantTimeCompare([]byte(presented.Hash), []byte(hash)) != 1 {

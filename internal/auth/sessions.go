@@ -20,10 +20,17 @@ func (s *Service) lockLiveSession(ctx context.Context, q *store.Queries, p Princ
 	if err != nil {
 		return nil, notFoundAs(err, ErrUnauthenticated)
 	}
-	if sess.UserID != p.UserID || sess.RevokedAt != nil || !s.now().Before(sess.ExpiresAt) {
+	if !liveFor(sess, p.UserID, s.now()) {
 		return nil, ErrUnauthenticated
 	}
 	return sess, nil
+}
+
+// liveFor reports whether sess is userID's, not revoked and not expired at
+// now: what a token of the session is worth. (The @auth read asks the same
+// in SQL: store.LiveSessionUser.)
+func liveFor(sess *models.Session, userID string, now time.Time) bool {
+	return sess.UserID == userID && sess.RevokedAt == nil && now.Before(sess.ExpiresAt)
 }
 
 // Logout revokes the session of a genuine refresh token. A token of a session
