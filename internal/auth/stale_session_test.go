@@ -3,28 +3,13 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/authql/authql/internal/auth"
-	"github.com/authql/authql/internal/password"
-	"github.com/authql/authql/internal/ratelimit"
 	"github.com/authql/authql/internal/store/storetest"
 	"github.com/authql/authql/internal/totp"
 )
-
-// withMFA gives the fixture a Service that can enroll second factors.
-func withMFA(t *testing.T, f *fixture) {
-	t.Helper()
-	mfa, err := auth.NewMFAOptions([]byte("auth-test-secret-0123456789abcdef0123"), "authql", 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.svc = auth.New(f.store, f.tokens, password.NewHasher(cheap, 0, 10*time.Second), ratelimit.Disabled{}, auth.Options{
-		RefreshTTL: time.Hour, SessionMaxAge: 24 * time.Hour, ReuseGrace: 10 * time.Second, MFA: mfa,
-	}, slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError})))
-}
 
 // TestOperationsRefuseSessionRevokedAfterCheck: an operation whose @auth
 // check passed, and whose session was revoked before its transaction ran (a
@@ -65,11 +50,14 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 		// setup prepares the account from its other session; op runs with the
 		// stale principal; after asserts that nothing changed.
 		setup func(t *testing.T, f *fixture, a *account) string
-		op    func(f *fixture, p auth.Principal, secret string) error
+		op    func(t *testing.T, f *fixture, p auth.Principal, secret string) error
 		after func(t *testing.T, f *fixture, a *account, secret string)
 	}{
 		{"enrollTotp", nil,
-			func(f *fixture, p auth.Principal, _ string) error { _, err := f.svc.EnrollTOTP(ctx, c, p); return err },
+			func(_ *testing.T, f *fixture, p auth.Principal, _ string) error {
+				_, err := f.svc.EnrollTOTP(ctx, c, p)
+				return err
+			},
 			func(t *testing.T, f *fixture, a *account, _ string) {
 				// No pending factor was stored for the other session to confirm.
 				if _, err := f.svc.ConfirmTOTP(ctx, c, f.principal(t, a.second), "000000"); !errors.Is(err, auth.ErrNoTOTPEnrollment) {
@@ -77,7 +65,7 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 				}
 			}},
 		{"confirmTotp", enroll,
-			func(f *fixture, p auth.Principal, secret string) error {
+			func(t *testing.T, f *fixture, p auth.Principal, secret string) error {
 				_, err := f.svc.ConfirmTOTP(ctx, c, p, code(t, f, secret))
 				return err
 			},
@@ -93,7 +81,7 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 			}
 			return secret
 		},
-			func(f *fixture, p auth.Principal, secret string) error {
+			func(t *testing.T, f *fixture, p auth.Principal, secret string) error {
 				return f.svc.DisableTOTP(ctx, c, p, code(t, f, secret))
 			},
 			func(t *testing.T, f *fixture, a *account, _ string) {
@@ -102,14 +90,16 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 				}
 			}},
 		{"deleteAccount", nil,
-			func(f *fixture, p auth.Principal, _ string) error { return f.svc.DeleteAccount(ctx, c, p, pw) },
+			func(_ *testing.T, f *fixture, p auth.Principal, _ string) error {
+				return f.svc.DeleteAccount(ctx, c, p, pw)
+			},
 			func(t *testing.T, f *fixture, a *account, _ string) {
 				if _, err := f.svc.Login(ctx, c, a.email, pw); err != nil {
 					t.Errorf("the account no longer logs in: %v", err)
 				}
 			}},
 		{"changePassword", nil,
-			func(f *fixture, p auth.Principal, _ string) error {
+			func(_ *testing.T, f *fixture, p auth.Principal, _ string) error {
 				_, err := f.svc.ChangePassword(ctx, c, p, pw, "a whole new passphrase")
 				return err
 			},
@@ -123,7 +113,6 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				f := newFixture(t, db, cheap)
-				withMFA(t, f)
 				a := loggedInTwice(t, f)
 				var secret string
 				if tc.setup != nil {
@@ -133,7 +122,7 @@ func TestOperationsRefuseSessionRevokedAfterCheck(t *testing.T) {
 				if err := f.svc.Logout(ctx, c, *a.first.RefreshToken); err != nil {
 					t.Fatal(err)
 				}
-				if err := tc.op(f, p, secret); !errors.Is(err, auth.ErrUnauthenticated) {
+				if err := tc.op(t, f, p, secret); !errors.Is(err, auth.ErrUnauthenticated) {
 					t.Fatalf("%s on a session revoked after the check: %v, want ErrUnauthenticated", tc.name, err)
 				}
 				tc.after(t, f, a, secret)

@@ -51,7 +51,7 @@ func newFixture(t *testing.T, b storetest.Backend, params password.Params) *fixt
 	}
 	t.Cleanup(func() { st.Close() })
 	f.store, f.db = st, storetest.SQL(t, b)
-	f.tokens, err = token.New(token.Config{Secret: []byte("auth-test-secret-0123456789abcdef0123"), Issuer: "authql", Audience: "authql", AccessTTL: 15 * time.Minute, Now: f.clock.Now})
+	f.tokens, err = token.New(token.Config{Secret: testSecret, Issuer: "authql", Audience: "authql", AccessTTL: 15 * time.Minute, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,19 @@ func newFixture(t *testing.T, b storetest.Backend, params password.Params) *fixt
 	return f
 }
 
-// service is another Service on the fixture's store, hashing with params.
+// testSecret is the fixtures' server secret.
+var testSecret = []byte("auth-test-secret-0123456789abcdef0123")
+
+// service is another Service on the fixture's store, hashing with params,
+// able to enroll second factors.
 func (f *fixture) service(t *testing.T, params password.Params) *auth.Service {
+	mfa, err := auth.NewMFAOptions(testSecret, "authql", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	return auth.New(f.store, f.tokens, password.NewHasher(params, 0, 10*time.Second), ratelimit.Disabled{}, auth.Options{
-		RefreshTTL: time.Hour, SessionMaxAge: 24 * time.Hour, ReuseGrace: 10 * time.Second,
+		RefreshTTL: time.Hour, SessionMaxAge: 24 * time.Hour, ReuseGrace: 10 * time.Second, MFA: mfa,
 	}, log)
 }
 

@@ -17,10 +17,11 @@ import (
 
 // TestTransactionsReusePreparedStatements: a statement a transaction runs is
 // prepared once, on the pool, and later transactions reuse it on their
-// connection instead of preparing it again (SQLite compiling it, MySQL a
-// round trip to prepare and one to close). A transaction holding the only
-// connection (SQLite's writer; here MySQL limited to one) must not wait for
-// a second one to prepare on.
+// connection instead of preparing it again; MySQL's count of the
+// connection's prepares shows it (SQLite keeps no such count). A transaction
+// holding the only connection (SQLite's writer; here MySQL limited to one)
+// must not wait for a second one to prepare on: it would wait until its
+// context ends and fail.
 func TestTransactionsReusePreparedStatements(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db storetest.Backend) {
 		st, err := store.Open(context.Background(), db.URL, store.WithMaxConns(1))
