@@ -104,12 +104,28 @@ wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$n");is
 EOF
 }
 
+# tails: the end of every node's error log, for a failure to explain itself.
+tails() {
+  local m
+  for m in $(seq $NODES); do
+    echo "--- node $m error.log (last 25 lines)" >&2
+    tail -n 25 "$(node_dir "$m")/error.log" >&2 2>/dev/null || true
+  done
+}
+
 # wait_synced N SECONDS: until node N is Synced in a primary component of 3.
+# Every node that was launched must stay up meanwhile: one that exited
+# (a joiner whose state transfer failed) would never make the 3.
 wait_synced() {
-  local n=$1 secs=$2 state size
+  local n=$1 secs=$2 state size m
   local deadline=$((SECONDS + secs))
   while [ $SECONDS -lt $deadline ]; do
-    running "$n" || { tail -n 30 "$(node_dir "$n")/error.log" >&2; die "node $n exited"; }
+    for m in $(seq $NODES); do
+      if [ -f "$(node_dir "$m")/mysqld.pid" ] && ! running "$m"; then
+        tails
+        die "node $m exited"
+      fi
+    done
     state=$(status_var "$n" wsrep_local_state_comment || true)
     size=$(status_var "$n" wsrep_cluster_size || true)
     if [ "$state" = Synced ] && [ "$size" = "$NODES" ]; then
@@ -117,7 +133,7 @@ wait_synced() {
     fi
     sleep 0.2
   done
-  tail -n 30 "$(node_dir "$n")/error.log" >&2
+  tails
   die "node $n not Synced in a cluster of $NODES within ${secs}s (state=${state:-?} size=${size:-?})"
 }
 

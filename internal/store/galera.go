@@ -33,12 +33,12 @@ const galeraSyncWait = "3"
 const syncWaitParam = "wsrep_sync_wait"
 
 // causal sets wsrep_sync_wait on cfg when the server is a Galera node
-// (wsrep_on = 1). A wsrep_sync_wait the URL sets itself is kept: the
-// operator chose it.
-func causal(ctx context.Context, cfg *mysql.Config) error {
-	galera, err := isGalera(ctx, cfg.FormatDSN())
+// (wsrep_on = 1), and reports whether it is one. A wsrep_sync_wait the URL
+// sets itself is kept: the operator chose it.
+func causal(ctx context.Context, cfg *mysql.Config) (galera bool, err error) {
+	galera, err = isGalera(ctx, cfg.FormatDSN())
 	if err != nil || !galera {
-		return err
+		return false, err
 	}
 	if _, set := cfg.Params[syncWaitParam]; !set {
 		if cfg.Params == nil {
@@ -46,7 +46,7 @@ func causal(ctx context.Context, cfg *mysql.Config) error {
 		}
 		cfg.Params[syncWaitParam] = galeraSyncWait
 	}
-	return nil
+	return true, nil
 }
 
 // isGalera asks the server whether it replicates with Galera. MariaDB always

@@ -22,6 +22,9 @@ type Queries struct {
 	locking bool
 	// mysql allows MySQL's own statements (a multi-table UPDATE).
 	mysql bool
+	// batches allows several statements in one round trip (MySQL, except
+	// on Galera: see openMySQL).
+	batches bool
 	// hot runs the @auth check's reads outside GORM; nil inside a transaction.
 	hot *hotReads
 }
@@ -210,7 +213,17 @@ func scanRow(db *gorm.DB, dest ...any) error {
 		}
 		return ErrNotFound
 	}
-	return classify(rows.Scan(dest...))
+	if err := rows.Scan(dest...); err != nil {
+		return classify(err)
+	}
+	// The statement's outcome comes after its rows: a statement cut short
+	// can send a row, then its error (database/sql's Row.Scan reads to the
+	// end for the same reason). On Galera, a locking read aborted by a
+	// conflicting write set from another node sent its row with the user's
+	// subqueries NULL, then 1213; reading only the row, a live session
+	// looked missing and its refresh was refused
+	// (TestRefreshUnderConflictingWrites).
+	return classify(rows.Close())
 }
 
 // sessionTokenSQL is SessionWithToken's statement, written out and scanned
@@ -278,8 +291,8 @@ const (
 	advanceSQL     = "UPDATE sessions SET current_token_id = ?, last_used_at = ? WHERE id = ?"
 )
 
-// rotateSQL is RotateToken's one round trip on MySQL (the connection runs
-// multiple statements, see openMySQL): the successor and the audit row are
+// rotateSQL is RotateToken's one round trip on MySQL but Galera (the
+// connection runs multiple statements, see openMySQL): the successor and the audit row are
 // inserted, then the presented token consumed and the session advanced in
 // one multi-table UPDATE. The UPDATE comes last because its count is the one
 // the driver reports, and it is the arbiter: when it changes nothing the
@@ -292,10 +305,10 @@ const rotateSQL = insertTokenSQL + ";\n" + insertAuditSQL + ";\n" +
 // RotateToken consumes the refresh token usedID, stores its successor next,
 // makes next the session's current token and records audit. It reports
 // false when usedID was already used: the conditional update is the arbiter
-// on both engines, and the caller must then roll its transaction back (on
-// MySQL the inserts have run). On MySQL all of it is one round trip; SQLite,
-// in process, where a statement costs no round trip, runs four prepared
-// ones.
+// on both engines, and the caller must then roll its transaction back (in a
+// batch the inserts have run). On MySQL all of it is one round trip; SQLite,
+// in process, where a statement costs no round trip, and Galera, where a
+// batch is not safe (openMySQL), run four prepared ones.
 func (q *Queries) RotateToken(ctx context.Context, usedID string, next *models.RefreshToken, now time.Time, audit *models.AuditEvent) (_ bool, err error) {
 	defer wrap(&err, "store.RotateToken")
 	if audit.CreatedAt.IsZero() {
@@ -306,7 +319,7 @@ func (q *Queries) RotateToken(ctx context.Context, usedID string, next *models.R
 	}
 	token := []any{next.ID, next.SessionID, next.ParentID, next.Hash, next.IssuedAt, next.ExpiresAt, next.UsedAt}
 	event := []any{audit.CreatedAt, audit.Type, audit.UserID, audit.SessionID, audit.IPAddress, audit.UserAgent, audit.Detail, audit.Count, audit.DedupeKey}
-	if q.mysql {
+	if q.batches {
 		res := q.unprepared(ctx).Exec(rotateSQL, slices.Concat(token, event, []any{now, next.ID, now, usedID, next.SessionID})...)
 		if err := classify(res.Error); err != nil {
 			return false, err

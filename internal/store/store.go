@@ -274,19 +274,29 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConn
 	if err != nil {
 		return nil, err
 	}
-	// Several statements in one round trip: a rotation's inserts and update
-	// are one (Queries.RotateToken). Every value reaches the server through
-	// interpolateParams' escaping, never pasted into SQL, so this opens no
-	// way to smuggle a statement in.
 	mcfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, errors.New("store: the mysql URL has an unknown or malformed parameter")
 	}
-	mcfg.MultiStatements = true
 	// On Galera every connection reads causally (see galeraSyncWait).
-	if err := causal(ctx, mcfg); err != nil {
+	galera, err := causal(ctx, mcfg)
+	if err != nil {
 		return nil, fmt.Errorf("store: open mysql: %w", classify(err))
 	}
+	// Several statements in one round trip: a rotation's inserts and update
+	// are one (Queries.RotateToken). Every value reaches the server through
+	// interpolateParams' escaping, never pasted into SQL, so this opens no
+	// way to smuggle a statement in.
+	//
+	// Not on Galera. There a transaction can be aborted from outside, between
+	// two statements of a batch, when a write set replicated from another
+	// node conflicts with it (a brute-force abort). The server rolls the
+	// transaction back but runs the rest of the batch anyway, each statement
+	// committing on its own, and the Exec reports no error: a rotation was
+	// answered while its session pointed at a token that was never stored
+	// (TestRefreshUnderConflictingWrites). Statements sent one by one are
+	// safe: the first one after the abort fails with 1213, and so does COMMIT.
+	mcfg.MultiStatements = !galera
 	dsn = mcfg.FormatDSN()
 	db, err := openGORM("mysql", dsn, func(pool gorm.ConnPool) gorm.Dialector {
 		return gormmysql.New(gormmysql.Config{Conn: pool})
@@ -301,7 +311,7 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConn
 	sqlDB.SetMaxOpenConns(maxConns)
 	sqlDB.SetMaxIdleConns(maxConns)
 	sqlDB.SetConnMaxLifetime(5 * time.Minute)
-	return &Store{Queries: Queries{db: db, read: db, mysql: true}, dialect: "mysql"}, nil
+	return &Store{Queries: Queries{db: db, read: db, mysql: true, batches: !galera}, dialect: "mysql"}, nil
 }
 
 // Ping reports whether the database answers.

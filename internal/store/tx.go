@@ -87,7 +87,7 @@ func runTx[T any](ctx context.Context, s *Store, fn func(q *Queries) (T, error))
 			st := s.txs.track(tx.Statement.ConnPool)
 			defer s.txs.forget(tx.Statement.ConnPool)
 			var err error
-			v, err = fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql", mysql: s.dialect == "mysql"})
+			v, err = fn(&Queries{db: tx, read: tx, locking: s.dialect == "mysql", mysql: s.dialect == "mysql", batches: s.batches})
 			// A failed statement outranks whatever fn made of it: it is the cause,
 			// and the only error that tells whether to retry.
 			if failed := st.failed(); failed != nil {

@@ -63,6 +63,9 @@ type ledger struct {
 	current  []session // parked sessions: their last answered refresh token must work
 	revoked  []session // sessions whose logout was answered
 	rotation int       // refreshes answered
+	// odd are the answers no instance should give (see TestNodeKilledUnderLoad),
+	// each with the session it was about, to explain afterwards.
+	odd []oddAnswer
 }
 
 type session struct{ access, refresh string }
@@ -81,13 +84,20 @@ func (l *ledger) record(f func(l *ledger)) {
 // write that was acknowledged is there afterwards.
 func TestNodeKilledUnderLoad(t *testing.T) {
 	c := need(t)
-	n := clients(t, c.instances(t, c.database(t)))
+	db := c.database(t)
+	n := clients(t, c.instances(t, db))
 	const victim = 3 // node, and instance victim-1
 	var phase atomic.Int32
 	var tl tally
 	var led ledger
 
 	ctx := t.Context()
+	began := time.Now()
+	defer func() {
+		if t.Failed() {
+			c.logEvents(t, began)
+		}
+	}()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	const perInstance = 3
@@ -182,6 +192,7 @@ func TestNodeKilledUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("database errors in the instances' logs: %v", seen)
+	explainAll(t, c, db, n, led.odd)
 
 	checkLedger(t, n, &led)
 }
@@ -201,6 +212,7 @@ func load(ctx context.Context, stop *atomic.Bool, x *node, inst int, tag string,
 	for !stop.Load() {
 		began, p := time.Now(), int(phase.Load())
 		var err error
+		op, presented := "signup", ""
 		switch {
 		case cur == nil:
 			addr := email(tag)
@@ -211,6 +223,7 @@ func load(ctx context.Context, stop *atomic.Bool, x *node, inst int, tag string,
 				led.record(func(l *ledger) { l.signups = append(l.signups, addr) })
 			}
 		case rotations < want:
+			op, presented = "refresh", cur.refresh
 			got, e := x.Refresh(ctx, cur.refresh)
 			if err = e; err == nil {
 				cur = &session{access: got.AccessToken, refresh: got.Refresh()}
@@ -220,6 +233,7 @@ func load(ctx context.Context, stop *atomic.Bool, x *node, inst int, tag string,
 				cur = nil
 			}
 		case rand.N(2) == 0:
+			op, presented = "logout", cur.refresh
 			if err = x.logout(ctx, cur.refresh); err == nil {
 				s := *cur
 				led.record(func(l *ledger) { l.revoked = append(l.revoked, s) })
@@ -231,7 +245,12 @@ func load(ctx context.Context, stop *atomic.Bool, x *node, inst int, tag string,
 			cur = nil
 			continue
 		}
-		tl.add(inst, p, int(phase.Load()), err, time.Since(began))
+		took := time.Since(began)
+		tl.add(inst, p, int(phase.Load()), err, took)
+		if c := code(err); err != nil && c != "SERVICE_UNAVAILABLE" {
+			o := oddAnswer{inst: inst, op: op, code: c, token: presented, began: began, took: took, detail: err.Error()}
+			led.record(func(l *ledger) { l.odd = append(l.odd, o) })
+		}
 		if err != nil {
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,4 +257,38 @@ func freeBase() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free range of 40 ports found")
+}
+
+// membershipEvent finds the lines of a node's error log that say how the
+// cluster's membership or a node's state changed.
+var membershipEvent = regexp.MustCompile(`Shifting|NON-PRIMARY|non-primary|suspect|evict|partition|Prepared IST|IST received|State transfer required|SST request|Flow-control|Member .* (requested|synced)`)
+
+// logEvents logs, for each node, what its error log says changed in the
+// cluster since since (at most 30 lines a node): for a failure to say
+// whether the cluster held together.
+func (c *cluster) logEvents(t *testing.T, since time.Time) {
+	t.Helper()
+	for n := 1; n <= nodes; n++ {
+		raw, err := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("node%d", n), "error.log"))
+		if err != nil {
+			t.Logf("node %d: %v", n, err)
+			continue
+		}
+		var lines []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			// "2026-12-07 14:08:26 6 [Note] WSREP: ...", in local time.
+			if len(line) < 19 || !membershipEvent.MatchString(line) {
+				continue
+			}
+			at, err := time.ParseInLocation(time.DateTime, line[:19], time.Local)
+			if err != nil || at.Before(since.Truncate(time.Second)) {
+				continue
+			}
+			lines = append(lines, line)
+		}
+		if len(lines) > 30 {
+			lines = append(lines[:15], append([]string{"..."}, lines[len(lines)-15:]...)...)
+		}
+		t.Logf("node %d, membership since %s:\n%s", n, since.Format("15:04:05"), strings.Join(lines, "\n"))
+	}
 }
