@@ -354,8 +354,9 @@ func TestLoginRacingPasswordChangeAcrossNodes(t *testing.T) {
 // TestRefreshUnderConflictingWrites: refreshes on node 1 while node 2
 // writes the same session rows, so that Galera aborts refresh transactions
 // from outside (a brute-force abort, as a logout or rotation of the same
-// session on another node would cause, and as the auto-increment shuffle of
-// a node rejoining did in TestNodeKilledUnderLoad). An abort may only cost a
+// session on another node would cause; TestNodeKilledUnderLoad counts 0-2
+// around a node's failure and rejoin, and one of them once cost a client
+// its session there). An abort may only cost a
 // retry: a chain of refreshes never hears INVALID_REFRESH_TOKEN or
 // INTERNAL_SERVER_ERROR, a client that retries a SERVICE_UNAVAILABLE with the
 // same token goes on, and no session is left pointing at a token that was

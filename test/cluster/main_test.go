@@ -192,8 +192,15 @@ func (c *cluster) open(t *testing.T, n int, db string) *sql.DB {
 // status sums a numeric wsrep status variable over the nodes that answer.
 func (c *cluster) status(t *testing.T, name string) int64 {
 	t.Helper()
+	return c.statusOf(t, name, 1, 2, 3)
+}
+
+// statusOf sums a numeric wsrep status variable over the nodes given that
+// answer.
+func (c *cluster) statusOf(t *testing.T, name string, of ...int) int64 {
+	t.Helper()
 	var sum int64
-	for n := 1; n <= nodes; n++ {
+	for _, n := range of {
 		h, err := sql.Open("mysql", c.dsn(n, ""))
 		if err != nil {
 			t.Fatal(err)
