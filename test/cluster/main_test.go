@@ -126,13 +126,15 @@ func (c *cluster) kill(t *testing.T, n int) {
 }
 
 // restart starts node n again and waits until it is Synced in a cluster of
-// three; it answers how long that took.
+// three; it answers how long that took, and logs how it rejoined.
 func (c *cluster) restart(t *testing.T, n int) time.Duration {
 	t.Helper()
 	began := time.Now()
-	if out, err := c.run("restart", c.dir, strconv.Itoa(n)); err != nil {
+	out, err := c.run("restart", c.dir, strconv.Itoa(n))
+	if err != nil {
 		t.Fatalf("restart node %d: %v\n%s", n, err, out)
 	}
+	t.Log(strings.TrimSpace(out))
 	return time.Since(began)
 }
 
