@@ -292,9 +292,9 @@ const (
 )
 
 // rotateSQL is RotateToken's one round trip on MySQL but Galera (the
-// connection runs multiple statements, see openMySQL): the successor and the audit row are
-// inserted, then the presented token consumed and the session advanced in
-// one multi-table UPDATE. The UPDATE comes last because its count is the one
+// connection runs multiple statements, see openMySQL): the successor and the
+// audit row are inserted, then the presented token consumed and the session
+// advanced in one multi-table UPDATE. The UPDATE comes last because its count is the one
 // the driver reports, and it is the arbiter: when it changes nothing the
 // caller's transaction rolls the inserts back. A failure of any statement
 // ends the batch there and fails the whole Exec.

@@ -294,8 +294,10 @@ func openMySQL(ctx context.Context, rawURL string, now func() time.Time, maxConn
 	// transaction back but runs the rest of the batch anyway, each statement
 	// committing on its own, and the Exec reports no error: a rotation was
 	// answered while its session pointed at a token that was never stored
-	// (TestRefreshUnderConflictingWrites). Statements sent one by one are
-	// safe: the first one after the abort fails with 1213, and so does COMMIT.
+	// (TestRefreshUnderConflictingWrites). Sent one at a time, the abort
+	// surfaces as 1213 on the statement it cut short (read to its end, see
+	// scanRow) or on the next one, COMMIT included, and the transaction runs
+	// again.
 	mcfg.MultiStatements = !galera
 	dsn = mcfg.FormatDSN()
 	db, err := openGORM("mysql", dsn, func(pool gorm.ConnPool) gorm.Dialector {

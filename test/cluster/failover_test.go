@@ -63,7 +63,8 @@ type ledger struct {
 	current  []session // parked sessions: their last answered refresh token must work
 	revoked  []session // sessions whose logout was answered
 	rotation int       // refreshes answered
-	// odd are the answers no instance should give (see TestNodeKilledUnderLoad),
+	// odd are the refusals no instance should give at all (not counting
+	// SERVICE_UNAVAILABLE, which the tally judges by instance and phase),
 	// each with the session it was about, to explain afterwards.
 	odd []oddAnswer
 }
