@@ -55,6 +55,20 @@ func explainAll(t *testing.T, c *cluster, db string, n [nodes]*node, odd []oddAn
 // what the instances logged of it.
 func explain(t *testing.T, c *cluster, db string, n [nodes]*node, o oddAnswer) {
 	t.Logf("odd answer: instance %d, %s began %s, took %v: %s (%s)", o.inst+1, o.op, o.began.Format("15:04:05.000"), o.took.Round(time.Millisecond), o.code, o.detail)
+	// What the instance logged as an error while the request ran (the
+	// cause of an INTERNAL_SERVER_ERROR names no session).
+	for _, line := range strings.Split(n[o.inst].srv.Log(), "\n") {
+		var entry struct {
+			Time  time.Time `json:"time"`
+			Level string    `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Level != "ERROR" {
+			continue
+		}
+		if !entry.Time.Before(o.began.Add(-time.Second)) && !entry.Time.After(o.began.Add(o.took+time.Second)) {
+			t.Logf("  instance %d logged: %s", o.inst+1, line)
+		}
+	}
 	if o.token == "" {
 		return
 	}
