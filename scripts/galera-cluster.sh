@@ -65,9 +65,12 @@ client() {
 
 status_var() { client "$1" -e "SHOW GLOBAL STATUS LIKE '$2'" 2>/dev/null | awk '{print $2}'; }
 
+# node_pid N: the pid launch recorded for node N. It keeps a file of its own:
+# mariadbd rewrites its pid-file as it starts, and a check that read it then
+# found it empty and took a joiner for dead.
 node_pid() {
   local f
-  f="$(node_dir "$1")/mysqld.pid"
+  f="$(node_dir "$1")/launched.pid"
   [ -s "$f" ] && cat "$f"
 }
 
@@ -130,7 +133,7 @@ wait_synced() {
   local deadline=$((SECONDS + secs))
   while [ $SECONDS -lt $deadline ]; do
     for m in $(seq $NODES); do
-      if [ -f "$(node_dir "$m")/mysqld.pid" ] && ! running "$m"; then
+      if [ -f "$(node_dir "$m")/launched.pid" ] && ! running "$m"; then
         tails
         die "node $m exited"
       fi
@@ -147,8 +150,8 @@ wait_synced() {
 }
 
 # launch N [ARGS...]: run node N's mariadbd in the background, detached. Its
-# pid is written at once (mariadbd writes the same pid later, once it has
-# initialised), so that a joiner still in state transfer counts as running.
+# pid is recorded at once (node_pid), so that a joiner still in state
+# transfer counts as running.
 launch() {
   local n=$1 d
   shift
@@ -157,8 +160,7 @@ launch() {
   # setsid runs mariadbd in this process (a background job of a script is no
   # group leader), so $! is the server's pid.
   setsid mariadbd --defaults-file="$d/my.cnf" "$@" </dev/null >>"$d/error.log" 2>&1 &
-  echo $! >"$d/mysqld.pid"
-  chown mysql:mysql "$d/mysqld.pid"
+  echo $! >"$d/launched.pid"
 }
 
 cmd_start() {
@@ -227,6 +229,7 @@ cmd_stop() {
       echo "node $n did not stop within 30s: killing it" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
+    rm -f "$(node_dir "$n")/launched.pid"
   done
 }
 
@@ -235,7 +238,7 @@ cmd_kill() {
   pid=$(node_pid "$n") || die "node $n has no pid file"
   kill -KILL "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-  rm -f "$(node_dir "$n")/mysqld.pid"
+  rm -f "$(node_dir "$n")/launched.pid" "$(node_dir "$n")/mysqld.pid"
 }
 
 # recovered_position N: the last committed position of node N, uuid:seqno,
