@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"database/sql"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/tcpproxy"
 )
 
 // rawDump reads every row of every authql table as text, as someone holding a
@@ -126,75 +125,16 @@ func TestTwoInstancesShareOneDatabase(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP to target until cut, so a test can take the database away.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-// cut closes the listener and every connection: the database is gone.
-func (p *proxy) cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// restore listens again on the same address.
-func (p *proxy) restore(t *testing.T) {
-	ln, err := net.Listen("tcp", p.ln.Addr().String())
-	if err != nil {
-		t.Fatalf("relisten: %v", err)
-	}
-	p.ln = ln
-	go p.serve(ln)
-}
-
 func TestDatabaseUnavailable(t *testing.T) {
 	db := storetest.MySQL(t)
 	u, _ := url.Parse(db.URL)
-	px := newProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
+	px := tcpproxy.New(t, u.Host)
+	u.Host = px.Addr()
 	e := start(t, storetest.Backend{Name: "mysql", URL: u.String()})
 	email := newEmail()
 	s := e.signup(email, pw)
 
-	px.cut()
+	px.Cut()
 	ready, err := http.Get(e.URL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +162,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		})
 	}
 
-	px.restore(t)
+	px.Restore(t)
 	if _, code := e.me(s.AccessToken); code != "" {
 		t.Fatalf("after the database came back: %s", code)
 	}

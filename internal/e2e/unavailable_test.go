@@ -14,6 +14,7 @@ import (
 	"github.com/authql/authql/internal/app"
 	"github.com/authql/authql/internal/config"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/tcpproxy"
 )
 
 // TestUnavailableCauseIsLogged: with the database gone, every request answers
@@ -23,8 +24,8 @@ import (
 func TestUnavailableCauseIsLogged(t *testing.T) {
 	db := storetest.MySQL(t)
 	u, _ := url.Parse(db.URL)
-	px := newProxy(t, u.Host)
-	u.Host = px.ln.Addr().String()
+	px := tcpproxy.New(t, u.Host)
+	u.Host = px.Addr()
 	backend := storetest.Backend{Name: "mysql", URL: u.String()}
 	cfg, err := config.Load(nil, func(k string) string {
 		return map[string]string{
@@ -48,7 +49,7 @@ func TestUnavailableCauseIsLogged(t *testing.T) {
 	email := newEmail()
 	s := e.signup(email, pw)
 
-	px.cut()
+	px.Cut()
 	const requests = 30
 	for range requests {
 		e.wantCode(req{query: meQ, headers: bearer(s.AccessToken)}, "SERVICE_UNAVAILABLE")

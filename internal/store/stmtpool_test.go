@@ -3,16 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/authql/authql/internal/store"
 	"github.com/authql/authql/internal/store/storetest"
+	"github.com/authql/authql/internal/testkit/tcpproxy"
 )
 
 // TestTransactionsReusePreparedStatements: a statement a transaction runs is
@@ -76,64 +73,6 @@ func TestTransactionsReusePreparedStatements(t *testing.T) {
 	})
 }
 
-// gate forwards connections to a MySQL server until it is shut; then it
-// accepts and at once closes them, counting each attempt.
-type gate struct {
-	ln       net.Listener
-	target   string
-	mu       sync.Mutex
-	shut     bool
-	conns    []net.Conn
-	attempts atomic.Int32
-}
-
-func newGate(t *testing.T, target string) *gate {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close(); g.close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			g.mu.Lock()
-			shut := g.shut
-			g.mu.Unlock()
-			if shut {
-				g.attempts.Add(1)
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return g
-}
-
-// close cuts every forwarded connection and refuses the next ones.
-func (g *gate) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.shut = true
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
-}
-
 // TestUnreachableDatabaseTriedOnce: with the server unreachable, a statement
 // the store has not prepared yet costs the same connection attempts as one it
 // has: a failed preparation is not followed by the same query unprepared,
@@ -144,8 +83,8 @@ func TestUnreachableDatabaseTriedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newGate(t, u.Host)
-	u.Host = g.ln.Addr().String()
+	px := tcpproxy.New(t, u.Host)
+	u.Host = px.Addr()
 	ctx := context.Background()
 	st, err := store.Open(ctx, u.String(), store.WithMaxConns(1))
 	if err != nil {
@@ -155,14 +94,14 @@ func TestUnreachableDatabaseTriedOnce(t *testing.T) {
 	if _, err := st.UserByID(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("prepared lookup: %v", err)
 	}
-	g.close()
+	px.Refuse()
 	attempts := func(op func() error) int32 {
 		t.Helper()
-		before := g.attempts.Load()
+		before := px.Refused()
 		if err := op(); !errors.Is(err, store.ErrUnavailable) {
 			t.Fatalf("with the server gone: %v, want ErrUnavailable", err)
 		}
-		return g.attempts.Load() - before
+		return px.Refused() - before
 	}
 	prepared := attempts(func() error { _, err := st.UserByID(ctx, "nobody"); return err })
 	fresh := attempts(func() error { _, err := st.UserByEmail(ctx, "nobody@example.com"); return err })
